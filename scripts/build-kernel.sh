@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Configure (when the fragments changed) and build one kernel variant,
+# incrementally, in its own directory under build/:
+#   rust   base + test fragments, Rust vhost_task   -> build/bzImage
+#   c      the same with the C vhost_task           -> build/bzImage-c
+#   debug  rust + lockdep/KASAN/kmemleak            -> build/bzImage-debug
+. "$(dirname "$0")/lib.sh"
+
+variant=${1:-rust}
+case $variant in
+rust) frags=(base test) image=$BUILD/bzImage ;;
+c) frags=(base test c) image=$BUILD/bzImage-c ;;
+debug) frags=(base test debug) image=$BUILD/bzImage-debug ;;
+*) die "unknown kernel variant '$variant' (rust, c or debug)" ;;
+esac
+
+need clang ld.lld llvm-ar flex bison bc pahole ccache rustc bindgen
+"$ROOT/scripts/get-tree.sh"
+"$ROOT/scripts/link-tree.sh"
+
+obj=$BUILD/obj-$variant
+mkdir -p "$obj"
+files=()
+for f in "${frags[@]}"; do files+=("$ROOT/configs/$f.config"); done
+stamp=$(cat "${files[@]}" | sha256sum | cut -d' ' -f1)-$(tree_version "$KDIR")
+
+if [ ! -f "$obj/.config" ] || [ "$(cat "$obj/.vhost-task-rs-config" 2>/dev/null)" != "$stamp" ]; then
+	stage "configuring the $variant kernel (tinyconfig + ${frags[*]})"
+	logged "$obj/config.log" kmake "$obj" tinyconfig
+	# Twice: some options only appear once others are set.
+	for _ in 1 2; do
+		logged "$obj/config.log" "$KDIR/scripts/kconfig/merge_config.sh" -m -O "$obj" \
+			"$obj/.config" "${files[@]}"
+		logged "$obj/config.log" kmake "$obj" olddefconfig
+	done
+	# Every option a fragment asks for must have stuck.
+	bad=()
+	while IFS= read -r line; do
+		opt=${line%%=*}
+		val=${line#*=}
+		if [ "$val" = n ]; then
+			grep -q "^$opt=" "$obj/.config" && bad+=("$line")
+		else
+			grep -qx -- "$line" "$obj/.config" || bad+=("$line")
+		fi
+	done < <(grep -h '^CONFIG_' "${files[@]}")
+	[ ${#bad[@]} -eq 0 ] || die "these options did not stick in $obj/.config: ${bad[*]}"
+	grep -q '^CONFIG_RUST=y' "$obj/.config" ||
+		die "CONFIG_RUST is off: 'make -C $KDIR LLVM=1 rustavailable' says why"
+	echo "$stamp" >"$obj/.vhost-task-rs-config"
+fi
+
+stage "building the $variant kernel in build/obj-$variant (about 10-20 min from scratch, 1-2 incrementally)"
+start=$(date +%s)
+logged "$obj/build.log" kmake "$obj" ${KMAKE_FLAGS:-} bzImage
+cp "$obj/arch/x86/boot/bzImage" "$image"
+info "built $image in $(($(date +%s) - start)) s"

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! User workers: kernel threads that belong to a user process.
+//!
+//! C header: [`include/linux/sched/task.h`](srctree/include/linux/sched/task.h)
+//!
+//! A user worker is made by `copy_process()` from the thread that creates it, as a
+//! `PF_USER_WORKER` thread of that thread's process: it shares the process's address space,
+//! credentials, cgroups, namespaces and signal handlers, shows up in `/proc/<pid>/task`, and
+//! counts against `RLIMIT_NPROC` and the pids controller like any other thread of the process.
+//! Unlike a user thread it never returns to user space: it runs the closure it was created
+//! with, then exits. vhost and io_uring run their workers this way.
+//!
+//! The worker has no file table (`no_files`) and is invisible to ptrace (`CLONE_UNTRACED`).
+//!
+//! A worker is created inactive ([`NewUserWorker`]) so that the creator can finish setting up
+//! before anything runs, then [`NewUserWorker::start`] makes it a running [`UserWorker`]. The
+//! closure gets a [`WorkerContext`]: the operations that only make sense on the worker itself,
+//! such as taking its signals. It must call [`WorkerContext::get_signal`] when
+//! [`WorkerContext::signal_pending`] says so, and return when that reports that the process is
+//! exiting, or the process cannot finish dying.
+
+use crate::completion::Completion;
+use core::{
+    ffi::c_void,
+    marker::PhantomData,
+    mem::{ManuallyDrop, MaybeUninit},
+    ptr,
+    sync::atomic::{AtomicBool, Ordering},
+};
+use kernel::{
+    bindings,
+    error::from_err_ptr,
+    ffi::c_int,
+    prelude::*,
+    str::CStr,
+    sync::Arc,
+    task::Task,
+    types::ARef,
+};
+
+/// The clone flags of a user worker: a thread of the creator's process sharing its address
+/// space, filesystem information and signal handlers, which ptrace cannot attach to.
+const CLONE_FLAGS: u64 = (bindings::CLONE_FS
+    | bindings::CLONE_UNTRACED
+    | bindings::CLONE_VM
+    | bindings::CLONE_THREAD
+    | bindings::CLONE_SIGHAND) as u64;
+
+/// State shared by the handle and the worker thread.
+#[pin_data]
+struct Shared {
+    /// Set before a never-started worker is woken up: it must exit without running its closure.
+    cancelled: AtomicBool,
+    /// Completed by the worker once its closure has returned and been dropped.
+    #[pin]
+    exited: Completion,
+}
+
+/// What the worker thread owns: handed over through `kernel_clone_args.fn_arg`.
+struct Payload<F> {
+    shared: Arc<Shared>,
+    func: F,
+}
+
+/// Returns the raw `task_struct` behind `task`.
+pub fn task_as_raw(task: &Task) -> *mut bindings::task_struct {
+    // `Task` is a transparent wrapper of `Opaque<task_struct>`, itself transparent.
+    (task as *const Task).cast_mut().cast()
+}
+
+/// A user worker that was created but has not run yet.
+///
+/// Dropping it without [`start`](Self::start) is sound: the thread is then woken up only to
+/// drop the closure and exit, and the drop returns once it has done so.
+///
+/// # Invariants
+///
+/// `task` was returned by `copy_process()` for this worker and has not been passed to
+/// `wake_up_new_task()` yet. Its thread function owns a `Payload` holding a clone of `shared`.
+pub struct NewUserWorker {
+    task: ARef<Task>,
+    shared: Arc<Shared>,
+}
+
+impl NewUserWorker {
+    /// Creates a user worker named `name` (truncated to `TASK_COMM_LEN - 1` bytes) in the calling
+    /// thread's process. Once started, it runs `func` then exits.
+    ///
+    /// Fails with the error of `copy_process()`: `EAGAIN` at `RLIMIT_NPROC` or the thread
+    /// limit, `EAGAIN` at the pids controller's `pids.max`, `ENOMEM`, `EINTR`/`ERESTARTNOINTR`
+    /// when the process is exiting or a signal arrived meanwhile. Nothing is leaked then.
+    ///
+    /// Must be called from a thread of the process that should own the worker (not from
+    /// interrupt context).
+    pub fn new<F>(name: &CStr, func: F) -> Result<Self>
+    where
+        F: FnOnce(&WorkerContext) + Send + 'static,
+    {
+        let shared = Arc::pin_init(
+            pin_init!(Shared {
+                cancelled: AtomicBool::new(false),
+                exited <- Completion::new(),
+            }),
+            GFP_KERNEL,
+        )?;
+        let payload = KBox::new(
+            Payload {
+                shared: shared.clone(),
+                func,
+            },
+            GFP_KERNEL,
+        )?;
+        let payload = KBox::into_raw(payload);
+
+        // SAFETY: `kernel_clone_args` is a plain C struct for which all zeroes is a valid value
+        // (null pointers, zero flags).
+        let mut args: bindings::kernel_clone_args = unsafe { core::mem::zeroed() };
+        args.flags = CLONE_FLAGS;
+        args.exit_signal = 0;
+        args.fn_ = Some(worker_fn::<F>);
+        args.fn_arg = payload.cast();
+        args.name = name.as_char_ptr();
+        args.set_user_worker(1);
+        args.set_no_files(1);
+
+        // SAFETY: `args` is valid for the call, and `name` outlives it; `copy_process()` copies
+        // the name into the new task's comm. A null pid asks for a new one.
+        let task = unsafe {
+            bindings::copy_process(ptr::null_mut(), 0, bindings::NUMA_NO_NODE, &mut args)
+        };
+        let task = match from_err_ptr(task) {
+            Ok(task) => task,
+            Err(e) => {
+                // SAFETY: no thread was created, so `payload`, from `KBox::into_raw` above, is
+                // still ours alone.
+                drop(unsafe { KBox::from_raw(payload) });
+                return Err(e);
+            }
+        };
+
+        // SAFETY: `copy_process()` succeeded, so `task` is a valid task. It has not been woken
+        // up, so it cannot exit and drop its reference while we take ours.
+        let task = ARef::from(unsafe { &*task.cast::<Task>() });
+
+        // INVARIANT: the task is new and not woken up; `worker_fn` owns the payload, which holds
+        // a clone of `shared`.
+        Ok(Self { task, shared })
+    }
+
+    /// The worker's task.
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
+    /// Starts the worker: its closure runs from now on.
+    pub fn start(self) -> UserWorker {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so each field is moved out exactly
+        // once.
+        let (task, shared) = unsafe { (ptr::read(&this.task), ptr::read(&this.shared)) };
+
+        // SAFETY: by the type invariant `task` is a new task that has not been woken up, and
+        // `this` is consumed, so it is woken up only this once.
+        unsafe { bindings::wake_up_new_task(task_as_raw(&task)) };
+
+        // INVARIANT: the task has been started and its closure will complete `exited`.
+        UserWorker { task, shared }
+    }
+}
+
+impl Drop for NewUserWorker {
+    fn drop(&mut self) {
+        // Released by `wake_up_new_task()`, which the worker's first instruction comes after.
+        self.shared.cancelled.store(true, Ordering::Release);
+        // SAFETY: by the type invariant the task is new and not woken up; dropping the handle
+        // means it is woken up only this once.
+        unsafe { bindings::wake_up_new_task(task_as_raw(&self.task)) };
+        self.shared.exited.wait_for_completion();
+    }
+}
+
+/// A running user worker.
+///
+/// Dropping the handle does not stop the worker, which runs until its closure returns; see
+/// [`wait_exited`](Self::wait_exited) to wait for that.
+///
+/// # Invariants
+///
+/// `task` has been started, and its thread completes `shared.exited` once its closure has
+/// returned.
+pub struct UserWorker {
+    task: ARef<Task>,
+    shared: Arc<Shared>,
+}
+
+impl UserWorker {
+    /// The worker's task. The reference stays valid after the worker has exited.
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
+    /// Wakes the worker up if it is sleeping in [`WorkerContext::schedule`].
+    pub fn wake_up(&self) {
+        self.task.wake_up();
+    }
+
+    /// Waits until the worker's closure has returned and been dropped.
+    pub fn wait_exited(&self) {
+        self.shared.exited.wait_for_completion();
+    }
+
+    /// Returns whether the worker's closure has returned and been dropped.
+    pub fn has_exited(&self) -> bool {
+        self.shared.exited.is_done()
+    }
+}
+
+/// What a worker's closure may do to the worker itself.
+///
+/// Only the worker's closure is given one, and it cannot be sent to another thread, so every
+/// method acts on the worker thread, which is `current` when it is called.
+pub struct WorkerContext {
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl WorkerContext {
+    /// The worker's task, which is the current task.
+    pub fn task(&self) -> &Task {
+        // SAFETY: `get_current()` has no preconditions.
+        let current = unsafe { bindings::get_current() };
+        // SAFETY: the current task is valid while it runs, and `self` cannot leave it (it is
+        // `!Send`), so the reference cannot outlive it.
+        unsafe { &*current.cast::<Task>() }
+    }
+
+    /// Returns whether the worker has a signal to take with [`get_signal`](Self::get_signal).
+    pub fn signal_pending(&self) -> bool {
+        self.task().signal_pending()
+    }
+
+    /// Takes the worker's pending signals as the kernel does for a user worker: a stop signal
+    /// stops it (job control and the freezer), a fatal one (SIGKILL, `exit_group`, `exec`,
+    /// a core dump of the process) is reported by returning `true`. The closure must then
+    /// return, so that the worker exits and the process can finish dying.
+    pub fn get_signal(&self) -> bool {
+        let mut ksig = MaybeUninit::<bindings::ksignal>::uninit();
+        // SAFETY: the current task is a user worker taking its own signals, and `ksig` is valid
+        // for writes.
+        unsafe { bindings::get_signal(ksig.as_mut_ptr()) }
+    }
+
+    /// Marks the worker as about to sleep: `set_current_state(TASK_INTERRUPTIBLE)`, with the
+    /// full barrier that orders it before the checks that decide whether to sleep, so that a
+    /// wake-up between those checks and [`schedule`](Self::schedule) is not lost.
+    pub fn set_interruptible(&self) {
+        // SAFETY: setting the current task's own state has no preconditions.
+        unsafe { bindings::set_current_state(bindings::TASK_INTERRUPTIBLE) };
+    }
+
+    /// Marks the worker as running again: `__set_current_state(TASK_RUNNING)`.
+    pub fn set_running(&self) {
+        // SAFETY: setting the current task's own state has no preconditions.
+        unsafe { bindings::__set_current_state(bindings::TASK_RUNNING) };
+    }
+
+    /// Sleeps until woken up if the state is not `TASK_RUNNING`; otherwise yields.
+    pub fn schedule(&self) {
+        // SAFETY: a user worker may sleep; the closure holds no spinlock across this call, as
+        // it could not have taken one through the safe API without releasing it.
+        unsafe { bindings::schedule() };
+    }
+}
+
+/// The worker thread's function, called by `ret_from_fork` with the `Payload` of
+/// [`NewUserWorker::new`]. It never returns: it ends in `do_exit()`.
+///
+/// # Safety
+///
+/// `arg` must be a `Payload<F>` from `KBox::into_raw` that nothing else owns, and this must be
+/// called in the user worker it was created for.
+unsafe extern "C" fn worker_fn<F>(arg: *mut c_void) -> c_int
+where
+    F: FnOnce(&WorkerContext) + Send + 'static,
+{
+    // SAFETY: the caller hands over the ownership of the payload.
+    let payload = unsafe { KBox::from_raw(arg.cast::<Payload<F>>()) };
+    run_payload(payload);
+    // SAFETY: the payload has been dropped and nothing of this frame needs dropping: `do_exit`
+    // ends the thread for good.
+    unsafe { bindings::do_exit(0) }
+}
+
+/// Runs the worker's closure unless it was cancelled, drops everything it owns, then completes
+/// `exited`.
+fn run_payload<F>(payload: KBox<Payload<F>>)
+where
+    F: FnOnce(&WorkerContext) + Send + 'static,
+{
+    let Payload { shared, func } = KBox::into_inner(payload);
+    // Pairs with the store before `wake_up_new_task()` in `NewUserWorker::drop`.
+    if !shared.cancelled.load(Ordering::Acquire) {
+        func(&WorkerContext {
+            _not_send: PhantomData,
+        });
+    } else {
+        drop(func);
+    }
+    shared.exited.complete_all();
+}

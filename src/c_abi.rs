@@ -124,17 +124,18 @@ pub unsafe extern "C" fn vhost_task_create(
     }
 }
 
-/// Starts a task from `vhost_task_create()`: its loop runs from now on.
+/// Starts a task from `vhost_task_create()`: its loop runs from now on. Starting it again only
+/// warns.
 ///
 /// # Safety
 ///
-/// `vtsk` must come from `vhost_task_create()`, not be stopped, and not be started before. No
-/// `vhost_task_stop()` on it may run concurrently.
+/// `vtsk` must come from `vhost_task_create()` and not be stopped. No other
+/// `vhost_task_start()` or `vhost_task_stop()` on it may run concurrently.
 #[no_mangle]
 pub unsafe extern "C" fn vhost_task_start(vtsk: *mut bindings::vhost_task) {
     let vtsk = vtsk.cast::<CVhostTask>();
     // SAFETY: `vtsk` is a live `CVhostTask` and nothing else touches its state meanwhile, as the
-    // caller promises.
+    // caller promises: only start and stop do.
     let state = unsafe { &mut *(*vtsk).state.get() };
     *state = match state.take() {
         Some(State::Created(created)) => Some(State::Started(created.start())),
@@ -155,8 +156,14 @@ pub unsafe extern "C" fn vhost_task_start(vtsk: *mut bindings::vhost_task) {
 #[no_mangle]
 pub unsafe extern "C" fn vhost_task_stop(vtsk: *mut bindings::vhost_task) {
     // SAFETY: `vtsk` came from `KBox::into_raw` in `vhost_task_create()` and the caller gives
-    // it back for good. Dropping the state stops the task and waits for its exit.
-    drop(unsafe { KBox::from_raw(vtsk.cast::<CVhostTask>()) });
+    // it back for good.
+    let vtsk = unsafe { KBox::from_raw(vtsk.cast::<CVhostTask>()) };
+    match KBox::into_inner(vtsk).state.into_inner() {
+        Some(State::Started(task)) => task.stop(),
+        // Never started: its worker exits without calling either function.
+        Some(State::Created(task)) => drop(task),
+        None => {}
+    }
 }
 
 /// Wakes the task's worker so that it calls `func` again.

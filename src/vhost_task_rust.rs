@@ -22,3 +22,7 @@ pub mod c_abi;
 pub mod completion;
 pub mod user_worker;
 pub mod vhost_task;
+
+#[cfg(CONFIG_VHOST_TASK_KUNIT_TEST)]
+#[path = "../tests/kunit/rust_cases.rs"]
+mod kunit_cases;

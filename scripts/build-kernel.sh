@@ -34,7 +34,7 @@ if [ ! -f "$obj/.config" ] || [ "$(cat "$obj/.vhost-task-rs-config" 2>/dev/null)
 			"$obj/.config" "${files[@]}"
 		logged "$obj/config.log" kmake "$obj" olddefconfig
 	done
-	# Every option a fragment asks for must have stuck.
+	# Every option the fragments ask for (the last one wins) must have stuck.
 	bad=()
 	while IFS= read -r line; do
 		opt=${line%%=*}
@@ -44,7 +44,7 @@ if [ ! -f "$obj/.config" ] || [ "$(cat "$obj/.vhost-task-rs-config" 2>/dev/null)
 		else
 			grep -qx -- "$line" "$obj/.config" || bad+=("$line")
 		fi
-	done < <(grep -h '^CONFIG_' "${files[@]}")
+	done < <(grep -h '^CONFIG_' "${files[@]}" | tac | awk -F= '!seen[$1]++')
 	[ ${#bad[@]} -eq 0 ] || die "these options did not stick in $obj/.config: ${bad[*]}"
 	grep -q '^CONFIG_RUST=y' "$obj/.config" ||
 		die "CONFIG_RUST is off: 'make -C $KDIR LLVM=1 rustavailable' says why"

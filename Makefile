@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# vhost_task in Rust: the front door. Every target installs what it needs
+# first (scripts/setup.sh), so on a fresh Debian machine 'make run' and
+# 'make test' are the only commands to type.
+#
+# KDIR=/path/to/linux uses another tree (6.12 or newer) instead of Debian's
+# linux-source-6.12 unpacked under build/.
+
+SHELL := /bin/bash
+S := scripts
+
+.PHONY: all help setup tree kernel kernel-c kernel-debug run test kunit kunit-c \
+	kunit-both e2e e2e-c test-debug bench check patches clean distclean
+
+all: kernel
+
+help:
+	@echo 'make run          build the Rust kernel, boot it, show a vhost worker in its owner'
+	@echo 'make test         every suite on both implementations; ends "N passed, N failed"'
+	@echo 'make kernel       build/bzImage, the kernel with the Rust vhost_task'
+	@echo 'make kernel-c     build/bzImage-c, the same kernel with kernel/vhost_task.c'
+	@echo 'make kunit        the KUnit suites via kunit.py on the Rust kernel'
+	@echo 'make kunit-both   the KUnit suites on the Rust and the C kernel'
+	@echo 'make e2e          the end-to-end suite in a guest on the Rust kernel'
+	@echo 'make test-debug   the KUnit suites on a lockdep/KASAN/kmemleak kernel'
+	@echo 'make bench        the C and Rust kernels side by side (BENCHMARKS.md)'
+	@echo 'make check        rustfmt, clippy, checkpatch'
+	@echo 'make patches      the change to the kernel tree as a git format-patch series'
+	@echo 'make setup        install the missing tools only'
+
+setup:
+	@$(S)/setup.sh
+
+tree: setup
+	@$(S)/get-tree.sh
+	@$(S)/link-tree.sh
+
+kernel: setup
+	@$(S)/build-kernel.sh rust
+
+kernel-c: setup
+	@$(S)/build-kernel.sh c
+
+kernel-debug: setup
+	@$(S)/build-kernel.sh debug
+
+run: kernel
+	@$(S)/run-demo.sh
+
+test: setup
+	@$(S)/test.sh all
+
+kunit: kernel
+	@$(S)/test.sh kunit-rust
+
+kunit-c: kernel-c
+	@$(S)/test.sh kunit-c
+
+kunit-both: kernel kernel-c
+	@$(S)/test.sh kunit-rust kunit-c
+
+e2e: kernel
+	@$(S)/test.sh e2e-rust
+
+e2e-c: kernel-c
+	@$(S)/test.sh e2e-c
+
+test-debug: setup
+	@$(S)/test.sh kunit-debug
+
+bench: kernel kernel-c
+	@$(S)/bench.sh
+
+check: tree
+	@$(S)/check.sh
+
+patches: tree
+	@$(S)/patches.sh
+
+clean:
+	rm -rf build/obj-* build/bzImage* build/initramfs* build/log target
+
+distclean:
+	rm -rf build target

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Run test suites and end with one line "N passed, N failed". Exits non-zero
+# on any failure.
+#   test.sh all | SUITE...
+# Suites: boot-rust boot-c kunit-rust kunit-c e2e-rust e2e-c kunit-debug
+. "$(dirname "$0")/lib.sh"
+
+results=$BUILD/log/results.txt
+mkdir -p "$BUILD/log"
+: >"$results"
+
+pass() { echo "PASS $1" >>"$results"; }
+fail() {
+	echo "FAIL $1" >>"$results"
+	printf '    FAILED: %s\n' "$1" >&2
+}
+check() {
+	local name=$1
+	shift
+	if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+image_of() {
+	case $1 in
+	rust) echo "$BUILD/bzImage" ;;
+	c) echo "$BUILD/bzImage-c" ;;
+	debug) echo "$BUILD/bzImage-debug" ;;
+	esac
+}
+
+impl_name() {
+	case $1 in
+	c) echo "C (kernel/vhost_task.c)" ;;
+	*) echo "Rust (kernel/vhost_task_rs)" ;;
+	esac
+}
+
+# The busybox initramfs boot, plain 'qemu -kernel -initrd', running the demo.
+suite_boot() {
+	local v=$1 log=$BUILD/log/boot-$1.log rc=0
+	stage "boot-$v: busybox initramfs boot and the 'make run' checks"
+	"$ROOT/scripts/vm.sh" --image "$(image_of "$v")" --timeout 300 --log "$log" \
+		--initramfs demo >/dev/null 2>&1 || rc=$?
+	check "boot-$v.guest_boots_from_initramfs_and_reports_status" test "$rc" -ne 124 -a "$rc" -ne 125
+	check "boot-$v.implementation_is_$v" grep -qF "vhost_task implementation: $(impl_name "$v")" "$log"
+	check "boot-$v.demo_worker_is_owner_thread_kthread_is_not" test "$rc" -eq 0
+	if grep -q '^FAILED:' "$log"; then sed -n 's/^FAILED: /    demo: /p' "$log" >&2; fi
+}
+
+# The KUnit suites, run and parsed by the kernel's own kunit.py.
+suite_kunit() {
+	local v=$1 json=$BUILD/log/kunit-$1.json log=$BUILD/log/kunit-$1.log
+	stage "kunit-$v: vhost_task KUnit suites via kunit.py"
+	rm -f "$json"
+	(cd "$KDIR" && python3 tools/testing/kunit/kunit.py exec 'vhost_task*' \
+		--build_dir "$BUILD/obj-$v" --arch x86_64 \
+		--qemu_config "$ROOT/tests/kunit/qemu_x86_64.py" --timeout 1200 \
+		--json="$json") >"$log" 2>&1 || true
+	grep -E 'Testing complete|Ran [0-9]+ tests' "$log" | sed 's/^\[[0-9:]*\] /    /' >&2 || true
+	if [ ! -s "$json" ]; then
+		fail "kunit-$v.kunit_py_produced_results"
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		return
+	fi
+	python3 - "$json" "kunit-$v" >>"$results" <<'PY'
+import json, sys
+def walk(group, prefix):
+    for case in group.get("test_cases", []):
+        status = case["status"]
+        word = "PASS" if status == "PASS" else ("SKIP" if status == "SKIP" else "FAIL")
+        print(f"{word} {prefix}.{group['name']}.{case['name']}")
+    for sub in group.get("sub_groups", []):
+        walk(sub, prefix)
+data = json.load(open(sys.argv[1]))
+for suite in data.get("sub_groups", []):
+    walk(suite, sys.argv[2])
+PY
+	if [ "$v" = debug ]; then
+		# Once more with user space after the suites, to have kmemleak scan.
+		local klog=$BUILD/log/kmemleak-debug.log rc=0
+		"$ROOT/scripts/vm.sh" --image "$(image_of debug)" --timeout 1800 --log "$klog" \
+			--append "kunit.enable=1 kunit.filter_glob=vhost_task*" \
+			--initramfs kmemleak-scan >/dev/null 2>&1 || rc=$?
+		check "kunit-debug.kmemleak_suspects_nothing_after_the_suites" test "$rc" -eq 0
+		check "kunit-debug.log_free_of_lockdep_kasan_kmemleak_warning_bug" \
+			"$ROOT/scripts/check-debug-log.sh" "$BUILD/obj-debug/test.log" "$klog"
+	fi
+	grep "^FAIL kunit-$v\." "$results" | sed 's/^FAIL /    FAILED: /' >&2 || true
+}
+
+# The end-to-end suite: a guest over the host's root filesystem runs vhost-e2e.
+suite_e2e() {
+	local v=$1 log=$BUILD/log/e2e-$1.log rc=0
+	stage "e2e-$v: end-to-end suite in a guest over the host's root filesystem"
+	local e2e
+	e2e=$("$ROOT/scripts/build-e2e.sh")
+	# The nested QEMU case boots the same kernel from the initramfs.
+	"$ROOT/scripts/mk-initramfs.sh"
+	local append="vt.e2e=$e2e vt.kernel=$(image_of "$v") vt.initrd=$BUILD/initramfs.cpio.gz"
+	[ -z "${E2E_FILTER:-}" ] || append="$append vt.filter=$E2E_FILTER"
+	"$ROOT/scripts/vm.sh" --image "$(image_of "$v")" --timeout 2400 \
+		--log "$log" --append "$append" --hostfs "$ROOT/tests/guest/e2e.sh" \
+		>/dev/null 2>&1 || rc=$?
+	local n
+	n=$(grep -cE '^(not )?ok [0-9]+ ' "$log" || true)
+	if [ "$n" -eq 0 ]; then
+		fail "e2e-$v.suite_ran (exit status $rc)"
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		return
+	fi
+	sed -nE "s/^ok [0-9]+ (- )?([^ #]*).*/PASS e2e-$v.\2/p; s/^not ok [0-9]+ (- )?([^ #]*).*/FAIL e2e-$v.\2/p" \
+		"$log" >>"$results"
+	grep -E '^not ok' "$log" | sed 's/^/    /' >&2 || true
+	check "e2e-$v.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
+}
+
+run_suite() {
+	case $1 in
+	boot-rust | boot-c) suite_boot "${1#boot-}" ;;
+	kunit-rust | kunit-c | kunit-debug) suite_kunit "${1#kunit-}" ;;
+	e2e-rust | e2e-c) suite_e2e "${1#e2e-}" ;;
+	*) die "unknown suite '$1'" ;;
+	esac
+}
+
+suites=("$@")
+if [ "${suites[0]:-all}" = all ]; then
+	suites=(boot-rust kunit-rust e2e-rust boot-c kunit-c e2e-c)
+fi
+
+# Build what the suites need first.
+need_rust=0 need_c=0 need_debug=0
+for s in "${suites[@]}"; do
+	case $s in
+	*-rust) need_rust=1 ;;
+	*-c) need_c=1 ;;
+	*-debug) need_debug=1 ;;
+	esac
+done
+[ $need_rust = 0 ] || "$ROOT/scripts/build-kernel.sh" rust
+[ $need_c = 0 ] || "$ROOT/scripts/build-kernel.sh" c
+[ $need_debug = 0 ] || "$ROOT/scripts/build-kernel.sh" debug
+
+for s in "${suites[@]}"; do
+	run_suite "$s"
+done
+
+passed=$(grep -c '^PASS' "$results" || true)
+failed=$(grep -c '^FAIL' "$results" || true)
+info "results: $results"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

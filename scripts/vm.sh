@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot a test guest under QEMU (TCG: KVM hangs on these machines; VT_KVM=1
+# tries it) and run one command in it. Prints the guest's console and exits
+# with the command's exit status, or 124 on a timeout, 125 if the guest died
+# without reporting one.
+#
+#   vm.sh [--image F] [--timeout S] [--log F] [--append ARGS] --initramfs CMD...
+#       boots the busybox initramfs and runs "vhost-e2e CMD..."
+#   vm.sh [--image F] [--timeout S] [--log F] [--append ARGS] --hostfs SCRIPT
+#       boots over the host's root filesystem (9p, read-only) and runs SCRIPT
+. "$(dirname "$0")/lib.sh"
+
+image=$BUILD/bzImage
+timeout=300
+log=
+append=
+mode=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--image) image=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--log) log=$2; shift 2 ;;
+	--append) append="$append $2"; shift 2 ;;
+	--initramfs) mode=initramfs; shift; break ;;
+	--hostfs) mode=hostfs; shift; break ;;
+	*) die "vm.sh: unknown option $1" ;;
+	esac
+done
+[ -n "$mode" ] || die "vm.sh: --initramfs or --hostfs is required"
+[ -f "$image" ] || die "no kernel image $image (run 'make kernel')"
+need qemu-system-x86_64
+
+args=(-kernel "$image" -m 2G -smp 2 -nographic -no-reboot -bios qboot.rom
+	-device virtio-rng-pci)
+if [ "${VT_KVM:-0}" = 1 ]; then
+	args+=(-enable-kvm -cpu host)
+else
+	args+=(-accel tcg,thread=multi -cpu max)
+fi
+cmdline="console=ttyS0 panic=-1 loglevel=4 $append"
+case $mode in
+initramfs)
+	"$ROOT/scripts/mk-initramfs.sh"
+	args+=(-initrd "$BUILD/initramfs.cpio.gz")
+	cmdline="$cmdline rdinit=/init vt.cmd=$(IFS=,; echo "$*")"
+	;;
+hostfs)
+	[ $# -eq 1 ] || die "vm.sh --hostfs takes one script"
+	args+=(-fsdev "local,id=root,path=/,security_model=none,readonly=on,multidevs=remap"
+		-device "virtio-9p-pci,fsdev=root,mount_tag=/dev/root")
+	cmdline="$cmdline root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,cache=loose,msize=512000 ro init=$ROOT/tests/guest/init.sh vt.script=$(realpath "$1")"
+	;;
+esac
+
+log=${log:-$BUILD/log/vm-$$.log}
+mkdir -p "$(dirname "$log")"
+rc=0
+timeout --foreground -k 5 "$timeout" qemu-system-x86_64 "${args[@]}" -append "$cmdline" \
+	</dev/null 2>&1 | tr -d '\r' | tee "$log" || rc=$?
+if grep -q '^VT-EXIT=' "$log"; then
+	exit "$(sed -n 's/^VT-EXIT=\([0-9]*\).*/\1/p' "$log" | tail -n 1)"
+fi
+if [ "$rc" = 124 ]; then
+	echo "error: the guest did not finish within ${timeout}s (log: $log)" >&2
+	exit 124
+fi
+echo "error: the guest stopped without reporting an exit status (log: $log)" >&2
+grep -E 'Kernel panic|BUG:|Oops' "$log" | head -n 5 >&2 || true
+exit 125

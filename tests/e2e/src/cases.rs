@@ -1,0 +1,907 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The end-to-end cases: what a vhost owner in user space can see of its worker.
+//!
+//! Errnos of refused `VHOST_SET_OWNER` calls: `vhost_task_create()` fails with `EAGAIN` at
+//! `RLIMIT_NPROC` or `pids.max` (copy_process()), but `vhost_worker_create()` turns any failure
+//! into NULL and `vhost_dev_set_owner()` reports `ENOMEM`. That is what upstream 6.12 returns
+//! to user space, with the C and the Rust vhost_task alike.
+
+use crate::harness::{ensure, exit_code, fork, pipe, Case, CaseResult, Child, Context};
+use crate::ioctls;
+use crate::netdev::{self, Config, NetDev};
+use crate::procfs;
+use crate::setup;
+use crate::tap::{PacketSocket, Tap};
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::io::AsRawFd;
+use std::time::{Duration, Instant};
+use vhost::vhost_kern::vsock::Vsock;
+use vhost::vsock::VhostVsock;
+use vhost::VhostBackend;
+
+const T: Duration = Duration::from_secs(10);
+
+macro_rules! case {
+    ($name:ident, $secs:expr) => {
+        Case {
+            name: stringify!($name),
+            run: $name,
+            timeout: Duration::from_secs($secs),
+        }
+    };
+}
+
+/// Every case, in the order they run.
+pub fn all() -> Vec<Case> {
+    vec![
+        case!(worker_is_a_thread_of_the_owner, 60),
+        case!(worker_shares_fresh_user_net_uts_pid_namespaces, 60),
+        case!(traffic_10000_frames_each_way_mrg_rxbuf_off, 900),
+        case!(traffic_10000_frames_each_way_mrg_rxbuf_on, 900),
+        case!(rlimit_nproc_refuses_set_owner_until_raised, 60),
+        case!(pids_max_refuses_set_owner_until_raised, 60),
+        case!(close_of_the_fd_stops_the_worker, 60),
+        case!(sigkill_of_owner_mid_traffic_is_reaped_promptly, 120),
+        case!(owner_exit_while_idle_ends_the_worker, 60),
+        case!(owner_exec_ends_the_worker, 60),
+        case!(second_set_owner_fails_with_ebusy, 60),
+        case!(ioctl_from_non_owner_fails_with_eperm, 60),
+        case!(freezer_freezes_worker_and_thaw_resumes_stream, 300),
+        case!(coredump_by_sigsegv_during_traffic_completes, 180),
+        case!(coredump_by_sigquit_during_traffic_completes, 180),
+        case!(kthread_mode_worker_is_a_kthread_and_traffic_flows, 300),
+        case!(kthread_mode_invalid_value_is_einval, 60),
+        case!(multi_worker_rx_and_tx_on_own_workers_then_freed, 300),
+        case!(vhost_vsock_worker_is_a_thread_of_the_owner, 60),
+        case!(vhost_scsi_worker_is_a_thread_of_the_owner, 60),
+        case!(qemu_vhost_net_worker_is_a_thread_of_qemu, 600),
+        case!(kernel_log_has_no_warnings, 60),
+    ]
+}
+
+fn self_pid() -> i32 {
+    procfs::self_pid()
+}
+
+/// The worker named after `owner` among the threads of `owner`, waiting for it.
+fn worker_thread(owner: i32) -> Result<i32, String> {
+    let name = format!("vhost-{owner}");
+    let mut found = None;
+    procfs::wait_for(T, || {
+        found = procfs::threads(owner)
+            .ok()
+            .and_then(|ts| ts.into_iter().find(|t| t.comm == name).map(|t| t.tid));
+        found.is_some()
+    });
+    found.ok_or_else(|| format!("no thread {name} in /proc/{owner}/task"))
+}
+
+/// All threads of `owner` named after it.
+fn worker_threads(owner: i32) -> Vec<i32> {
+    let name = format!("vhost-{owner}");
+    procfs::threads(owner)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.comm == name)
+        .map(|t| t.tid)
+        .collect()
+}
+
+/// Checks what the 6.4 series promised: the worker is a thread of `owner`, not a kthread,
+/// in its cgroup and namespaces.
+fn check_contract(owner: i32, w: i32) -> Result<(), String> {
+    let tgid = procfs::status_num(w, "Tgid").ctx("worker status")?;
+    ensure(tgid == owner as i64, || {
+        format!("worker Tgid {tgid}, owner {owner}")
+    })?;
+    ensure(!procfs::is_kthread(w).ctx("worker status")?, || {
+        "worker is a kthread".into()
+    })?;
+    let ppid = procfs::status_num(w, "PPid").ctx("worker status")?;
+    let oppid = procfs::status_num(owner, "PPid").ctx("owner status")?;
+    ensure(ppid == oppid && ppid != 2, || {
+        format!("worker PPid {ppid}, owner's {oppid}: a child of kthreadd?")
+    })?;
+    let (cw, co) = (
+        procfs::cgroup(w).ctx("cgroup")?,
+        procfs::cgroup(owner).ctx("cgroup")?,
+    );
+    ensure(cw == co, || format!("worker in cgroup {cw}, owner in {co}"))?;
+    let diff = procfs::ns_differences(w, owner).ctx("namespaces")?;
+    ensure(diff.is_empty(), || format!("namespaces differ: {diff:?}"))?;
+    Ok(())
+}
+
+fn worker_is_a_thread_of_the_owner() -> CaseResult {
+    let me = self_pid();
+    let (net, _mem) = NetDev::open_owned(None).ctx("VHOST_SET_OWNER")?;
+    let w = worker_thread(me)?;
+    check_contract(me, w)?;
+    // `ps` shows kthreads in brackets: their cmdline is empty. A user thread shows the owner's.
+    let cmdline = fs::read(format!("/proc/{w}/cmdline")).ctx("cmdline")?;
+    ensure(!cmdline.is_empty(), || {
+        "worker has no cmdline, like a kthread".into()
+    })?;
+    drop(net);
+    Ok(format!(
+        "owner {me}, worker {w} vhost-{me}: same tgid, cgroup, namespaces; not a kthread"
+    ))
+}
+
+fn worker_shares_fresh_user_net_uts_pid_namespaces() -> CaseResult {
+    setup::unshare(
+        libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWUTS | libc::CLONE_NEWPID,
+    )
+    .ctx("unshare")?;
+    // Map root to root, as a container runtime that keeps uid 0 would.
+    fs::write("/proc/self/setgroups", "deny").ctx("setgroups")?;
+    fs::write("/proc/self/uid_map", "0 0 1").ctx("uid_map")?;
+    fs::write("/proc/self/gid_map", "0 0 1").ctx("gid_map")?;
+    let host_userns = procfs::ns(1, "user").ctx("init's user ns")?;
+    // The new pid namespace is for children: the owner is the first one.
+    let mut child = fork(|| {
+        let r = (|| -> Result<String, String> {
+            let me = self_pid();
+            ensure(std::process::id() == 1, || {
+                "not pid 1 of the new pid namespace".into()
+            })?;
+            // SAFETY: sethostname with a valid buffer.
+            unsafe { libc::sethostname(b"vt-ns".as_ptr().cast(), 5) };
+            let (net, _mem) = NetDev::open_owned(None).ctx("VHOST_SET_OWNER")?;
+            let w = worker_thread(me)?;
+            check_contract(me, w)?;
+            for kind in ["user", "net", "uts", "pid"] {
+                let ns = procfs::ns(w, kind).ctx("ns")?;
+                if kind == "user" {
+                    ensure(ns != host_userns, || "worker in the initial user ns".into())?;
+                }
+            }
+            drop(net);
+            Ok(format!(
+                "worker {w} shares the owner's new user, net, uts and pid namespaces"
+            ))
+        })();
+        match r {
+            Ok(s) => {
+                println!("# {s}");
+                0
+            }
+            Err(e) => {
+                println!("# {e}");
+                1
+            }
+        }
+    })
+    .ctx("fork")?;
+    let st = child
+        .wait_timeout(Duration::from_secs(50))
+        .ok_or("owner hung")?;
+    ensure(exit_code(st) == 0, || {
+        "the owner in the new namespaces failed (see above)".into()
+    })?;
+    Ok("owner is pid 1 of fresh user+net+uts+pid namespaces; worker shares all".into())
+}
+
+fn traffic(mrg: bool, tapname: &str) -> CaseResult {
+    let tap = Tap::new(tapname).ctx("tap")?;
+    let sock = PacketSocket::new(tap.ifindex).ctx("packet socket")?;
+    let mut dev = NetDev::new(
+        &tap,
+        Config {
+            mrg_rxbuf: mrg,
+            fork_owner: None,
+        },
+    )
+    .ctx("vhost-net")?;
+    let n = 10_000;
+    let deadline = Instant::now() + Duration::from_secs(800);
+    let start = Instant::now();
+    let tx = netdev::transmit(&mut dev, &sock, n, deadline)?;
+    let tx_s = start.elapsed().as_secs_f32();
+    let start = Instant::now();
+    let rx = netdev::receive(&mut dev, &sock, n, deadline)?;
+    let rx_s = start.elapsed().as_secs_f32();
+    let bytes: u64 = (0..n).map(|s| netdev::size_of_frame(s) as u64).sum();
+    Ok(format!(
+        "tx {tx} frames in {tx_s:.1} s, rx {rx} frames in {rx_s:.1} s, {} MiB each way, 60..65535 bytes, in order, byte for byte",
+        bytes >> 20
+    ))
+}
+
+fn traffic_10000_frames_each_way_mrg_rxbuf_off() -> CaseResult {
+    traffic(false, "vt-traf0")
+}
+
+fn traffic_10000_frames_each_way_mrg_rxbuf_on() -> CaseResult {
+    traffic(true, "vt-traf1")
+}
+
+/// Becomes uid/gid `id` without capabilities.
+fn become_user(id: u32) -> Result<(), String> {
+    // SAFETY: plain credential syscalls.
+    unsafe {
+        if libc::setgroups(0, std::ptr::null()) < 0
+            || libc::setresgid(id, id, id) < 0
+            || libc::setresuid(id, id, id) < 0
+        {
+            return Err(format!("setuid {id}: {}", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+fn set_rlimit(res: libc::__rlimit_resource_t, v: u64) -> Result<(), String> {
+    let l = libc::rlimit {
+        rlim_cur: v,
+        rlim_max: v,
+    };
+    // SAFETY: a valid rlimit.
+    if unsafe { libc::setrlimit(res, &l) } < 0 {
+        return Err(format!("setrlimit: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+fn errno_of(r: std::io::Result<()>) -> Option<i32> {
+    r.err().and_then(|e| e.raw_os_error())
+}
+
+fn open_vhost_net() -> Result<fs::File, String> {
+    fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/vhost-net")
+        .ctx("open /dev/vhost-net")
+}
+
+fn rlimit_nproc_refuses_set_owner_until_raised() -> CaseResult {
+    // Opened as root, used as an unprivileged user: how QEMU gets its fds from libvirt.
+    let task_fd = open_vhost_net()?;
+    let kthread_fd = open_vhost_net()?;
+    ioctls::set_fork_from_owner(&kthread_fd, ioctls::FORK_OWNER_KTHREAD).ctx("kthread mode")?;
+    become_user(4343)?;
+    // This process is the user's only task: a limit of 1 is full.
+    set_rlimit(libc::RLIMIT_NPROC, 1)?;
+    ensure(ioctls::set_owner(&kthread_fd).is_ok(), || {
+        "kthread mode refused at RLIMIT_NPROC: kthreads do not count".into()
+    })?;
+    let e = errno_of(ioctls::set_owner(&task_fd));
+    ensure(e == Some(libc::ENOMEM), || {
+        format!("at RLIMIT_NPROC got {e:?}, want ENOMEM")
+    })?;
+    let me = self_pid();
+    ensure(worker_threads(me).is_empty(), || {
+        "a refused owner has a worker".into()
+    })?;
+    set_rlimit(libc::RLIMIT_NPROC, 2)?;
+    ioctls::set_owner(&task_fd).ctx("VHOST_SET_OWNER after raising RLIMIT_NPROC")?;
+    let w = worker_thread(me)?;
+    check_contract(me, w)?;
+    Ok("RLIMIT_NPROC=1: ENOMEM (kthread mode: allowed); raised to 2: worker created".into())
+}
+
+fn pids_max_refuses_set_owner_until_raised() -> CaseResult {
+    let _ = setup::enable_controller("pids");
+    let cg = setup::enter_new_cgroup("vt-pids").ctx("cgroup")?;
+    let kthread_fd = open_vhost_net()?;
+    ioctls::set_fork_from_owner(&kthread_fd, ioctls::FORK_OWNER_KTHREAD).ctx("kthread mode")?;
+    let task_fd = open_vhost_net()?;
+    fs::write(format!("{cg}/pids.max"), "1").ctx("pids.max")?;
+    ensure(ioctls::set_owner(&kthread_fd).is_ok(), || {
+        "kthread mode refused at pids.max: it is attached, not forked".into()
+    })?;
+    let e = errno_of(ioctls::set_owner(&task_fd));
+    ensure(e == Some(libc::ENOMEM), || {
+        format!("at pids.max got {e:?}, want ENOMEM")
+    })?;
+    let events = fs::read_to_string(format!("{cg}/pids.events")).ctx("pids.events")?;
+    ensure(!events.contains("max 0"), || {
+        format!("pids.events did not count the refusal: {events}")
+    })?;
+    fs::write(format!("{cg}/pids.max"), "max").ctx("pids.max")?;
+    ioctls::set_owner(&task_fd).ctx("VHOST_SET_OWNER after raising pids.max")?;
+    let me = self_pid();
+    let w = worker_thread(me)?;
+    check_contract(me, w)?;
+    let current = fs::read_to_string(format!("{cg}/pids.current")).ctx("pids.current")?;
+    Ok(format!(
+        "pids.max=1: ENOMEM ({}); raised: worker created, pids.current {}",
+        events.trim().replace('\n', ", "),
+        current.trim()
+    ))
+}
+
+fn close_of_the_fd_stops_the_worker() -> CaseResult {
+    let me = self_pid();
+    let (net, mem) = NetDev::open_owned(None).ctx("VHOST_SET_OWNER")?;
+    let w = worker_thread(me)?;
+    drop(net);
+    drop(mem);
+    let t0 = Instant::now();
+    ensure(procfs::wait_for(T, || !procfs::exists(w)), || {
+        "worker still there after close".into()
+    })?;
+    Ok(format!(
+        "worker {w} gone {} ms after close",
+        t0.elapsed().as_millis()
+    ))
+}
+
+/// Runs a vhost-net owner in a child: it pushes frames forever, and reports its worker's tid
+/// through the pipe once traffic flows. `prep` runs first, in the child.
+fn spawn_busy_owner(
+    tapname: &str,
+    prep: fn() -> Result<(), String>,
+) -> Result<(Child, i32), String> {
+    let tap = Tap::new(tapname).ctx("tap")?;
+    let mut p = pipe().ctx("pipe")?;
+    let child = fork(|| {
+        let r = (|| -> Result<(), String> {
+            prep()?;
+            let mut dev = NetDev::new(
+                &tap,
+                Config {
+                    mrg_rxbuf: true,
+                    fork_owner: None,
+                },
+            )
+            .ctx("vhost-net")?;
+            let me = self_pid();
+            let w = worker_thread(me)?;
+            let mut seq = 0u32;
+            loop {
+                let f = netdev::frame(seq, netdev::size_of_frame(seq));
+                if dev.send(&f).ctx("send")? {
+                    seq += 1;
+                    if seq == 200 {
+                        (&p.w).write_all(&w.to_ne_bytes()).ctx("pipe")?;
+                    }
+                } else {
+                    dev.wait_any(Duration::from_millis(10)).ctx("wait")?;
+                }
+            }
+        })();
+        if let Err(e) = r {
+            println!("# busy owner: {e}");
+        }
+        1
+    })
+    .ctx("fork")?;
+    let mut buf = [0u8; 4];
+    p.w = fs::File::open("/dev/null").ctx("null")?;
+    if !crate::tap::poll_in(p.r.as_raw_fd(), Duration::from_secs(60)).ctx("poll")? {
+        return Err("the owner did not start traffic".into());
+    }
+    p.r.read_exact(&mut buf)
+        .ctx("owner died before traffic flowed")?;
+    Ok((child, i32::from_ne_bytes(buf)))
+}
+
+fn no_prep() -> Result<(), String> {
+    Ok(())
+}
+
+fn sigkill_of_owner_mid_traffic_is_reaped_promptly() -> CaseResult {
+    let (mut child, w) = spawn_busy_owner("vt-kill", no_prep)?;
+    ensure(procfs::exists(w), || "no worker".into())?;
+    std::thread::sleep(Duration::from_millis(100));
+    let t0 = Instant::now();
+    child.kill(libc::SIGKILL);
+    let st = child
+        .wait_timeout(Duration::from_secs(30))
+        .ok_or("owner not reaped within 30 s of SIGKILL")?;
+    let ms = t0.elapsed().as_millis();
+    ensure(
+        libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGKILL,
+        || format!("owner status {st:#x}"),
+    )?;
+    ensure(!procfs::exists(w), || {
+        "worker outlived its reaped owner".into()
+    })?;
+    ensure(ms < 10_000, || format!("reaping took {ms} ms"))?;
+    Ok(format!(
+        "owner killed mid-traffic, reaped with its worker in {ms} ms"
+    ))
+}
+
+fn owner_exit_while_idle_ends_the_worker() -> CaseResult {
+    let mut p = pipe().ctx("pipe")?;
+    let mut child = fork(|| {
+        let Ok((net, _mem)) = NetDev::open_owned(None) else {
+            return 1;
+        };
+        let Ok(w) = worker_thread(self_pid()) else {
+            return 1;
+        };
+        let _ = (&p.w).write_all(&w.to_ne_bytes());
+        std::thread::sleep(Duration::from_millis(300));
+        // Exit with the device still open and its worker idle.
+        std::mem::forget(net);
+        0
+    })
+    .ctx("fork")?;
+    let mut buf = [0u8; 4];
+    p.w = fs::File::open("/dev/null").ctx("null")?;
+    p.r.read_exact(&mut buf).ctx("owner failed to start")?;
+    let w = i32::from_ne_bytes(buf);
+    let t0 = Instant::now();
+    let st = child.wait_timeout(T).ok_or("owner did not exit")?;
+    ensure(exit_code(st) == 0, || format!("owner status {st:#x}"))?;
+    ensure(procfs::wait_for(T, || !procfs::exists(w)), || {
+        "worker outlived its owner".into()
+    })?;
+    Ok(format!(
+        "owner exited with its worker idle; both gone in {} ms",
+        t0.elapsed().as_millis()
+    ))
+}
+
+fn owner_exec_ends_the_worker() -> CaseResult {
+    let mut p = pipe().ctx("pipe")?;
+    let exe = std::env::current_exe().ctx("current_exe")?;
+    let mut child = fork(|| {
+        let Ok((net, _mem)) = NetDev::open_owned(None) else {
+            return 1;
+        };
+        let Ok(w) = worker_thread(self_pid()) else {
+            return 1;
+        };
+        let _ = (&p.w).write_all(&w.to_ne_bytes());
+        std::mem::forget(net);
+        // exec must take the worker down with the other threads, and not hang.
+        let e = std::os::unix::process::CommandExt::exec(
+            std::process::Command::new(&exe).arg("exec-probe"),
+        );
+        println!("# exec: {e}");
+        1
+    })
+    .ctx("fork")?;
+    let mut buf = [0u8; 4];
+    p.w = fs::File::open("/dev/null").ctx("null")?;
+    p.r.read_exact(&mut buf).ctx("owner failed to start")?;
+    let w = i32::from_ne_bytes(buf);
+    let st = child
+        .wait_timeout(Duration::from_secs(30))
+        .ok_or("exec hung")?;
+    ensure(exit_code(st) == 0, || {
+        format!(
+            "the exec'd image saw other threads or failed (status {})",
+            exit_code(st)
+        )
+    })?;
+    ensure(!procfs::exists(w), || "worker survived exec".into())?;
+    Ok(format!(
+        "exec by the owner ended worker {w}; the new image runs alone"
+    ))
+}
+
+/// `vhost-e2e exec-probe`: succeeds if this process has one thread and no vhost fd.
+pub fn exec_probe() -> i32 {
+    let me = self_pid();
+    let threads = procfs::threads(me).unwrap_or_default();
+    if threads.len() == 1 {
+        0
+    } else {
+        println!("# after exec: threads {threads:?}");
+        1
+    }
+}
+
+fn second_set_owner_fails_with_ebusy() -> CaseResult {
+    let (net, _mem) = NetDev::open_owned(None).ctx("VHOST_SET_OWNER")?;
+    let e = errno_of(ioctls::set_owner(&net));
+    ensure(e == Some(libc::EBUSY), || {
+        format!("second VHOST_SET_OWNER: {e:?}, want EBUSY")
+    })?;
+    let me = self_pid();
+    let n = worker_threads(me).len();
+    ensure(n == 1, || {
+        format!("{n} workers after a refused second owner")
+    })?;
+    Ok("second VHOST_SET_OWNER: EBUSY, still one worker".into())
+}
+
+fn ioctl_from_non_owner_fails_with_eperm() -> CaseResult {
+    let (net, _mem) = NetDev::open_owned(None).ctx("VHOST_SET_OWNER")?;
+    let fd = net.as_raw_fd();
+    let mut child = fork(|| {
+        // A forked child has the fd but another mm: it is not the owner.
+        let e1 = errno_of(
+            vhost::VhostBackend::set_vring_num(&net, 0, 256).map_err(|e| match e {
+                vhost::Error::IoctlError(e) => e,
+                e => std::io::Error::other(format!("{e:?}")),
+            }),
+        );
+        let e2 = errno_of(ioctls::set_owner(&net));
+        println!("# non-owner: VHOST_SET_VRING_NUM {e1:?}, VHOST_SET_OWNER {e2:?} (fd {fd})");
+        i32::from(!(e1 == Some(libc::EPERM) && e2 == Some(libc::EBUSY)))
+    })
+    .ctx("fork")?;
+    let st = child.wait_timeout(T).ok_or("child hung")?;
+    ensure(exit_code(st) == 0, || {
+        "non-owner ioctls were not refused with EPERM / EBUSY (see above)".into()
+    })?;
+    Ok("from a forked non-owner: VHOST_SET_VRING_NUM EPERM, VHOST_SET_OWNER EBUSY".into())
+}
+
+fn cgroup_frozen(cg: &str) -> bool {
+    fs::read_to_string(format!("{cg}/cgroup.events")).is_ok_and(|s| s.contains("frozen 1"))
+}
+
+fn freezer_freezes_worker_and_thaw_resumes_stream() -> CaseResult {
+    const N: u32 = 4000;
+    let cg = format!("{}/vt-freeze", setup::CGROUP_ROOT);
+    let _ = fs::create_dir(&cg);
+    let tap = Tap::new("vt-frz").ctx("tap")?;
+    let sock = PacketSocket::new(tap.ifindex).ctx("packet socket")?;
+    let mut acks = pipe().ctx("pipe")?;
+    let mut ready = pipe().ctx("pipe")?;
+    let cg2 = cg.clone();
+    let mut child = fork(|| {
+        let r = (|| -> Result<(), String> {
+            fs::write(format!("{cg2}/cgroup.procs"), self_pid().to_string()).ctx("cgroup")?;
+            let mut dev = NetDev::new(
+                &tap,
+                Config {
+                    mrg_rxbuf: false,
+                    fork_owner: None,
+                },
+            )
+            .ctx("vhost-net")?;
+            let w = worker_thread(self_pid())?;
+            (&ready.w).write_all(&w.to_ne_bytes()).ctx("pipe")?;
+            // SAFETY: make the ack pipe non-blocking.
+            unsafe { libc::fcntl(acks.r.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+            let (mut seq, mut acked) = (0u32, 0u32);
+            while seq < N {
+                let mut b = [0u8; 64];
+                if let Ok(n) = acks.r.read(&mut b) {
+                    acked += 64 * n as u32;
+                }
+                if seq - acked.min(seq) >= 256 {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                let f = netdev::frame(seq, netdev::size_of_frame(seq));
+                if dev.send(&f).ctx("send")? {
+                    seq += 1;
+                } else {
+                    dev.wait_any(Duration::from_millis(10)).ctx("wait")?;
+                }
+            }
+            while dev.tx_in_flight() > 0 {
+                dev.reap_tx();
+                dev.wait_any(Duration::from_millis(10)).ctx("wait")?;
+            }
+            Ok(())
+        })();
+        match r {
+            Ok(()) => 0,
+            Err(e) => {
+                println!("# freezer owner: {e}");
+                1
+            }
+        }
+    })
+    .ctx("fork")?;
+    let mut wb = [0u8; 4];
+    ready.w = fs::File::open("/dev/null").ctx("null")?;
+    ready.r.read_exact(&mut wb).ctx("owner failed to start")?;
+    let w = i32::from_ne_bytes(wb);
+    acks.r = fs::File::open("/dev/null").ctx("null")?;
+
+    let mut buf = vec![0u8; netdev::MAX_FRAME + 64];
+    let mut next = 0u32;
+    let mut recv_one = |next: &mut u32, wait: Duration| -> Result<bool, String> {
+        match sock.recv(&mut buf, wait).ctx("recv")? {
+            Some(len) => {
+                netdev::check_frame(&buf[..len], *next)?;
+                *next += 1;
+                if *next % 64 == 0 {
+                    let _ = acks.w.write_all(&[0]);
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(200);
+    while next < 500 {
+        ensure(Instant::now() < deadline, || {
+            format!("stream stalled at {next} before freezing")
+        })?;
+        recv_one(&mut next, Duration::from_millis(200))?;
+    }
+    fs::write(format!("{cg}/cgroup.freeze"), "1").ctx("freeze")?;
+    let frozen = procfs::wait_for(Duration::from_secs(20), || cgroup_frozen(&cg));
+    let wstate = procfs::state(w).unwrap_or_default();
+    if !frozen {
+        let _ = fs::write(format!("{cg}/cgroup.freeze"), "0");
+        return Err(format!(
+            "cgroup never reported frozen; worker state {wstate}"
+        ));
+    }
+    // Whatever was already in flight arrives; then nothing may.
+    while recv_one(&mut next, Duration::from_millis(300))? {}
+    let at_freeze = next;
+    std::thread::sleep(Duration::from_secs(1));
+    let moved = recv_one(&mut next, Duration::from_millis(500))?;
+    fs::write(format!("{cg}/cgroup.freeze"), "0").ctx("thaw")?;
+    ensure(!moved, || format!("frame {at_freeze} arrived while frozen"))?;
+    while next < N {
+        ensure(Instant::now() < deadline, || {
+            format!("stream stalled at {next} after thawing")
+        })?;
+        recv_one(&mut next, Duration::from_millis(200))?;
+    }
+    let st = child
+        .wait_timeout(Duration::from_secs(30))
+        .ok_or("owner hung after thaw")?;
+    ensure(exit_code(st) == 0, || "owner failed (see above)".into())?;
+    Ok(format!(
+        "frozen at frame {at_freeze} (worker state {wstate}, cgroup frozen 1), nothing for 1 s; thawed: all {N} frames in order"
+    ))
+}
+
+fn coredump_during_traffic(sig: i32, tapname: &str) -> CaseResult {
+    fs::write("/proc/sys/kernel/core_pattern", "/tmp/vt-core.%p").ctx("core_pattern")?;
+    fn prep() -> Result<(), String> {
+        set_rlimit(libc::RLIMIT_CORE, libc::RLIM_INFINITY)?;
+        // SAFETY: a prctl without pointers.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
+        Ok(())
+    }
+    let (mut child, w) = spawn_busy_owner(tapname, prep)?;
+    let t0 = Instant::now();
+    child.kill(sig);
+    let st = child
+        .wait_timeout(Duration::from_secs(120))
+        .ok_or("owner still dumping core after 120 s: hung")?;
+    let ms = t0.elapsed().as_millis();
+    ensure(libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == sig, || {
+        format!("status {st:#x}")
+    })?;
+    ensure(libc::WCOREDUMP(st), || "no core dumped".into())?;
+    let core = format!("/tmp/vt-core.{}", child.pid);
+    let size = fs::metadata(&core).map(|m| m.len()).unwrap_or(0);
+    let _ = fs::remove_file(&core);
+    ensure(size > 0, || format!("{core} is empty or missing"))?;
+    ensure(!procfs::exists(w), || "worker outlived the dump".into())?;
+    Ok(format!(
+        "core of {} KiB dumped and owner reaped in {ms} ms",
+        size >> 10
+    ))
+}
+
+fn coredump_by_sigsegv_during_traffic_completes() -> CaseResult {
+    coredump_during_traffic(libc::SIGSEGV, "vt-core0")
+}
+
+fn coredump_by_sigquit_during_traffic_completes() -> CaseResult {
+    coredump_during_traffic(libc::SIGQUIT, "vt-core1")
+}
+
+fn kthread_mode_worker_is_a_kthread_and_traffic_flows() -> CaseResult {
+    let me = self_pid();
+    let tap = Tap::new("vt-kth").ctx("tap")?;
+    let sock = PacketSocket::new(tap.ifindex).ctx("packet socket")?;
+    let mut dev = NetDev::new(
+        &tap,
+        Config {
+            mrg_rxbuf: true,
+            fork_owner: Some(ioctls::FORK_OWNER_KTHREAD),
+        },
+    )
+    .ctx("vhost-net")?;
+    let mode = ioctls::get_fork_from_owner(&dev.net).ctx("VHOST_GET_FORK_FROM_OWNER")?;
+    ensure(mode == ioctls::FORK_OWNER_KTHREAD, || {
+        format!("mode {mode}")
+    })?;
+    ensure(worker_threads(me).is_empty(), || {
+        "kthread mode made a thread of the owner".into()
+    })?;
+    let name = format!("vhost-{me}");
+    let k = *procfs::find_by_comm(&name)
+        .first()
+        .ok_or("no kthread worker")?;
+    ensure(procfs::is_kthread(k).ctx("status")?, || {
+        "worker is not a kthread".into()
+    })?;
+    ensure(procfs::status_num(k, "PPid").ctx("status")? == 2, || {
+        "not a child of kthreadd".into()
+    })?;
+    let deadline = Instant::now() + Duration::from_secs(250);
+    let tx = netdev::transmit(&mut dev, &sock, 1000, deadline)?;
+    let rx = netdev::receive(&mut dev, &sock, 1000, deadline)?;
+    Ok(format!(
+        "kthread {k} {name} (PPid 2, Kthread 1); {tx} frames tx, {rx} rx"
+    ))
+}
+
+fn kthread_mode_invalid_value_is_einval() -> CaseResult {
+    let fd = open_vhost_net()?;
+    let e = errno_of(ioctls::set_fork_from_owner(&fd, 2));
+    ensure(e == Some(libc::EINVAL), || {
+        format!("VHOST_SET_FORK_FROM_OWNER 2: {e:?}")
+    })?;
+    let mode = ioctls::get_fork_from_owner(&fd).ctx("get")?;
+    ensure(mode == ioctls::FORK_OWNER_TASK, || {
+        format!("mode changed to {mode}")
+    })?;
+    ioctls::set_owner(&fd).ctx("set_owner")?;
+    let e = errno_of(ioctls::set_fork_from_owner(&fd, ioctls::FORK_OWNER_KTHREAD));
+    ensure(e.is_some(), || {
+        "mode switch after VHOST_SET_OWNER accepted".into()
+    })?;
+    Ok(format!(
+        "value 2: EINVAL, mode stays task; after VHOST_SET_OWNER: errno {e:?}"
+    ))
+}
+
+fn multi_worker_rx_and_tx_on_own_workers_then_freed() -> CaseResult {
+    let me = self_pid();
+    let tap = Tap::new("vt-multi").ctx("tap")?;
+    let sock = PacketSocket::new(tap.ifindex).ctx("packet socket")?;
+    let mut dev = NetDev::new(
+        &tap,
+        Config {
+            mrg_rxbuf: true,
+            fork_owner: None,
+        },
+    )
+    .ctx("vhost-net")?;
+    let default = ioctls::get_vring_worker(&dev.net, 0).ctx("VHOST_GET_VRING_WORKER")?;
+    let w_rx = ioctls::new_worker(&dev.net).ctx("VHOST_NEW_WORKER")?;
+    let w_tx = ioctls::new_worker(&dev.net).ctx("VHOST_NEW_WORKER")?;
+    ioctls::attach_vring_worker(&dev.net, 0, w_rx).ctx("attach rx")?;
+    ioctls::attach_vring_worker(&dev.net, 1, w_tx).ctx("attach tx")?;
+    ensure(
+        ioctls::get_vring_worker(&dev.net, 0).ctx("get")? == w_rx,
+        || "rx not moved".into(),
+    )?;
+    ensure(
+        ioctls::get_vring_worker(&dev.net, 1).ctx("get")? == w_tx,
+        || "tx not moved".into(),
+    )?;
+    let ws = worker_threads(me);
+    ensure(ws.len() == 3, || {
+        format!("{} worker threads, want 3", ws.len())
+    })?;
+    for &w in &ws {
+        check_contract(me, w)?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(250);
+    let tx = netdev::transmit(&mut dev, &sock, 1000, deadline)?;
+    let rx = netdev::receive(&mut dev, &sock, 1000, deadline)?;
+    // A worker in use cannot be freed.
+    let e = errno_of(ioctls::free_worker(&dev.net, w_rx));
+    ensure(e == Some(libc::EBUSY), || {
+        format!("freeing an attached worker: {e:?}")
+    })?;
+    ioctls::attach_vring_worker(&dev.net, 0, default).ctx("attach back")?;
+    ioctls::attach_vring_worker(&dev.net, 1, default).ctx("attach back")?;
+    ioctls::free_worker(&dev.net, w_rx).ctx("VHOST_FREE_WORKER")?;
+    ioctls::free_worker(&dev.net, w_tx).ctx("VHOST_FREE_WORKER")?;
+    ensure(
+        procfs::wait_for(T, || worker_threads(me).len() == 1),
+        || format!("{} worker threads after freeing", worker_threads(me).len()),
+    )?;
+    Ok(format!(
+        "3 worker threads of the owner; rx on worker {w_rx}, tx on {w_tx}: {tx} frames tx, {rx} rx; freed back to 1"
+    ))
+}
+
+fn vhost_vsock_worker_is_a_thread_of_the_owner() -> CaseResult {
+    let me = self_pid();
+    let mem = std::sync::Arc::new(
+        vm_memory::GuestMemoryMmap::<()>::from_ranges(&[(vm_memory::GuestAddress(0), 1 << 20)])
+            .map_err(|e| format!("{e:?}"))?,
+    );
+    let vsock = Vsock::new(mem).map_err(|e| format!("open /dev/vhost-vsock: {e:?}"))?;
+    vsock
+        .set_owner()
+        .map_err(|e| format!("VHOST_SET_OWNER: {e:?}"))?;
+    let w = worker_thread(me)?;
+    check_contract(me, w)?;
+    let cid = 3 + u64::from(me as u32);
+    vsock
+        .set_guest_cid(cid)
+        .map_err(|e| format!("VHOST_VSOCK_SET_GUEST_CID: {e:?}"))?;
+    drop(vsock);
+    ensure(procfs::wait_for(T, || !procfs::exists(w)), || {
+        "worker outlived the device".into()
+    })?;
+    Ok(format!("worker {w}, guest cid {cid}; gone after close"))
+}
+
+const CONFIGFS: &str = "/sys/kernel/config";
+
+fn mount_configfs() -> Result<(), String> {
+    if std::path::Path::new(&format!("{CONFIGFS}/target")).exists() {
+        return Ok(());
+    }
+    let r = std::process::Command::new("mount")
+        .args(["-t", "configfs", "configfs", CONFIGFS])
+        .status()
+        .ctx("mount")?;
+    ensure(r.success(), || "mounting configfs failed".into())
+}
+
+fn vhost_scsi_worker_is_a_thread_of_the_owner() -> CaseResult {
+    mount_configfs()?;
+    let core = format!("{CONFIGFS}/target/core/rd_mcp_0/vt_disk");
+    let wwpn = "naa.5001405000000001";
+    let tpg = format!("{CONFIGFS}/target/vhost/{wwpn}/tpgt_1");
+    let lun = format!("{tpg}/lun/lun_0");
+    fs::create_dir_all(&core).ctx("backstore")?;
+    fs::write(format!("{core}/control"), "rd_pages=64").ctx("backstore control")?;
+    fs::write(format!("{core}/enable"), "1").ctx("backstore enable")?;
+    fs::create_dir_all(&lun).ctx("lun")?;
+    let _ = std::os::unix::fs::symlink(&core, format!("{lun}/vt_port"));
+    fs::write(format!("{tpg}/nexus"), "naa.5001405000000002").ctx("nexus")?;
+
+    let r = (|| -> CaseResult {
+        let me = self_pid();
+        let fd = fs::File::options()
+            .read(true)
+            .write(true)
+            .open("/dev/vhost-scsi")
+            .ctx("open /dev/vhost-scsi")?;
+        let abi = ioctls::scsi_abi_version(&fd).ctx("VHOST_SCSI_GET_ABI_VERSION")?;
+        ioctls::set_owner(&fd).ctx("VHOST_SET_OWNER")?;
+        let w = worker_thread(me)?;
+        check_contract(me, w)?;
+        let t = ioctls::ScsiTarget::new(wwpn, 1);
+        ioctls::scsi_set_endpoint(&fd, &t).ctx("VHOST_SCSI_SET_ENDPOINT")?;
+        ioctls::scsi_clear_endpoint(&fd, &t).ctx("VHOST_SCSI_CLEAR_ENDPOINT")?;
+        drop(fd);
+        ensure(procfs::wait_for(T, || !procfs::exists(w)), || {
+            "worker outlived the device".into()
+        })?;
+        Ok(format!(
+            "abi {abi}; worker {w}; endpoint {wwpn}/tpgt_1 set and cleared; gone after close"
+        ))
+    })();
+
+    let _ = fs::write(format!("{tpg}/nexus"), "NULL");
+    let _ = fs::remove_file(format!("{lun}/vt_port"));
+    let _ = fs::remove_dir(&lun);
+    let _ = fs::remove_dir(&tpg);
+    let _ = fs::remove_dir(format!("{CONFIGFS}/target/vhost/{wwpn}"));
+    let _ = fs::remove_dir(&core);
+    r
+}
+
+fn qemu_vhost_net_worker_is_a_thread_of_qemu() -> CaseResult {
+    crate::qemu::run()
+}
+
+fn kernel_log_has_no_warnings() -> CaseResult {
+    let out = std::process::Command::new("dmesg").output().ctx("dmesg")?;
+    let log = String::from_utf8_lossy(&out.stdout);
+    let bad: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            [
+                "WARNING:",
+                "BUG:",
+                "Oops",
+                "INFO: task",
+                "lockdep",
+                "KASAN",
+                "kmemleak",
+                "Call Trace",
+            ]
+            .iter()
+            .any(|p| l.contains(p))
+        })
+        .collect();
+    ensure(bad.is_empty(), || {
+        format!("kernel log: {}", bad.join(" | "))
+    })?;
+    Ok(format!(
+        "{} lines of dmesg, no WARNING/BUG/Oops/hung task",
+        log.lines().count()
+    ))
+}

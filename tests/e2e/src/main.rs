@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+//! End-to-end tests of vhost_task from user space, run inside a guest booted on the kernel
+//! under test: `vhost-e2e demo` for `make run`, `vhost-e2e test [filter]` for `make test`.
+
+mod cases;
+mod demo;
+mod harness;
+mod ioctls;
+mod netdev;
+mod procfs;
+mod qemu;
+mod setup;
+mod tap;
+mod vring;
+
+fn usage() -> ! {
+    eprintln!("usage: vhost-e2e demo | test [name-filter] | list | exec-probe | send-frames N");
+    std::process::exit(2);
+}
+
+/// `vhost-e2e kmemleak-scan`, after the KUnit suites ran at boot on the debug kernel: asks
+/// kmemleak for a scan and prints what it suspects. Fails if it suspects anything.
+fn kmemleak_scan() -> i32 {
+    let kmemleak = "/sys/kernel/debug/kmemleak";
+    if !std::path::Path::new(kmemleak).exists() {
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "debugfs", "debugfs", "/sys/kernel/debug"])
+            .status();
+    }
+    // kmemleak only reports objects older than 5 s; scan twice, as its documentation advises.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    for _ in 0..2 {
+        if let Err(e) = std::fs::write(kmemleak, "scan") {
+            println!("kmemleak-scan: {kmemleak}: {e}");
+            return 1;
+        }
+    }
+    let report = std::fs::read_to_string(kmemleak).unwrap_or_default();
+    let n = report.matches("unreferenced object").count();
+    print!("{report}");
+    println!("kmemleak-scan: {n} suspected leaks");
+    i32::from(n > 0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args.first().map(String::as_str) {
+        Some("demo") => demo::run(),
+        Some("test") => {
+            println!("# vhost_task implementation: {}", demo::implementation());
+            i32::from(harness::run(&cases::all(), args.get(1).map(String::as_str)) > 0)
+        }
+        Some("list") => {
+            for c in cases::all() {
+                println!("{}", c.name);
+            }
+            0
+        }
+        Some("exec-probe") => cases::exec_probe(),
+        Some("kmemleak-scan") => kmemleak_scan(),
+        Some("send-frames") => match args.get(1).and_then(|n| n.parse().ok()) {
+            Some(n) => qemu::send_frames(n),
+            None => usage(),
+        },
+        _ => usage(),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,49 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# PID 1 of the test guests (scripts/vm.sh). Mounts what the tests need (with
+# busybox mount: over the host root, util-linux would read the host's /proc), runs
+# the command the kernel command line names, prints its exit status as
+# "VT-EXIT=<n>" for the host and powers off.
+#   vt.cmd=a,b,c      run "/bin/vhost-e2e a b c" (busybox initramfs)
+#   vt.script=/path   run that script (host root filesystem over 9p)
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+bb=/bin/busybox
+
+$bb mount -t proc proc /proc
+$bb mount -t sysfs sysfs /sys
+$bb mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm
+$bb mount -t devpts devpts /dev/pts
+$bb mount -t tmpfs tmpfs /dev/shm
+$bb mount -t cgroup2 cgroup2 /sys/fs/cgroup
+if [ "$(stat -f -c %T / 2>/dev/null)" != tmpfs ] && [ ! -w / ]; then
+	# Host root over 9p, read-only: give the tests somewhere to write.
+	for d in /tmp /run /var/tmp /root; do $bb mount -t tmpfs tmpfs "$d"; done
+fi
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+hostname guest
+ip link set lo up 2>/dev/null
+
+cmd=
+script=
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	vt.cmd=*) cmd=$(echo "${arg#vt.cmd=}" | tr , ' ') ;;
+	vt.script=*) script=${arg#vt.script=} ;;
+	esac
+done
+
+if [ -n "$script" ]; then
+	sh "$script"
+	rc=$?
+elif [ -n "$cmd" ]; then
+	# shellcheck disable=SC2086
+	/bin/vhost-e2e $cmd
+	rc=$?
+else
+	echo "init: no vt.cmd= or vt.script= on the command line"
+	rc=2
+fi
+echo "VT-EXIT=$rc"
+$bb poweroff -f

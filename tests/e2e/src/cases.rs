@@ -10,6 +10,7 @@ use crate::harness::{ensure, exit_code, fork, pipe, Case, CaseResult, Child, Con
 use crate::ioctls;
 use crate::netdev::{self, Config, NetDev};
 use crate::procfs;
+use crate::scsi;
 use crate::setup;
 use crate::tap::{PacketSocket, Tap};
 use std::fs;
@@ -52,7 +53,7 @@ pub fn all() -> Vec<Case> {
         case!(coredump_by_sigquit_during_traffic_completes, 180),
         case!(kthread_mode_worker_is_a_kthread_and_traffic_flows, 300),
         case!(kthread_mode_invalid_value_is_einval, 60),
-        case!(multi_worker_rx_and_tx_on_own_workers_then_freed, 300),
+        case!(multi_worker_queues_on_own_workers_then_freed, 300),
         case!(vhost_vsock_worker_is_a_thread_of_the_owner, 60),
         case!(vhost_scsi_worker_is_a_thread_of_the_owner, 60),
         case!(qemu_vhost_net_worker_is_a_thread_of_qemu, 600),
@@ -130,6 +131,7 @@ fn worker_is_a_thread_of_the_owner() -> CaseResult {
 }
 
 fn worker_shares_fresh_user_net_uts_pid_namespaces() -> CaseResult {
+    let host_userns = procfs::ns(self_pid(), "user").ctx("user ns")?;
     setup::unshare(
         libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWUTS | libc::CLONE_NEWPID,
     )
@@ -138,7 +140,6 @@ fn worker_shares_fresh_user_net_uts_pid_namespaces() -> CaseResult {
     fs::write("/proc/self/setgroups", "deny").ctx("setgroups")?;
     fs::write("/proc/self/uid_map", "0 0 1").ctx("uid_map")?;
     fs::write("/proc/self/gid_map", "0 0 1").ctx("gid_map")?;
-    let host_userns = procfs::ns(1, "user").ctx("init's user ns")?;
     // The new pid namespace is for children: the owner is the first one.
     let mut child = fork(|| {
         let r = (|| -> Result<String, String> {
@@ -231,10 +232,11 @@ fn become_user(id: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// Sets the soft limit `res` to `v`, with no hard limit, so that it can be raised again.
 fn set_rlimit(res: libc::__rlimit_resource_t, v: u64) -> Result<(), String> {
     let l = libc::rlimit {
         rlim_cur: v,
-        rlim_max: v,
+        rlim_max: libc::RLIM_INFINITY,
     };
     // SAFETY: a valid rlimit.
     if unsafe { libc::setrlimit(res, &l) } < 0 {
@@ -260,9 +262,10 @@ fn rlimit_nproc_refuses_set_owner_until_raised() -> CaseResult {
     let task_fd = open_vhost_net()?;
     let kthread_fd = open_vhost_net()?;
     ioctls::set_fork_from_owner(&kthread_fd, ioctls::FORK_OWNER_KTHREAD).ctx("kthread mode")?;
-    become_user(4343)?;
-    // This process is the user's only task: a limit of 1 is full.
+    // This process will be the user's only task: a limit of 1 is full. Set while still root,
+    // with no hard limit, so that the user can raise it later.
     set_rlimit(libc::RLIMIT_NPROC, 1)?;
+    become_user(4343)?;
     ensure(ioctls::set_owner(&kthread_fd).is_ok(), || {
         "kthread mode refused at RLIMIT_NPROC: kthreads do not count".into()
     })?;
@@ -648,6 +651,13 @@ fn coredump_during_traffic(sig: i32, tapname: &str) -> CaseResult {
     fs::write("/proc/sys/kernel/core_pattern", "/tmp/vt-core.%p").ctx("core_pattern")?;
     fn prep() -> Result<(), String> {
         set_rlimit(libc::RLIMIT_CORE, libc::RLIM_INFINITY)?;
+        // The Rust runtime catches SIGSEGV to report stack overflows: give it back the
+        // default action, a core dump.
+        // SAFETY: resetting signal dispositions to their defaults.
+        unsafe {
+            libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+        }
         // SAFETY: a prctl without pointers.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
         Ok(())
@@ -739,30 +749,34 @@ fn kthread_mode_invalid_value_is_einval() -> CaseResult {
     ))
 }
 
-fn multi_worker_rx_and_tx_on_own_workers_then_freed() -> CaseResult {
+/// Multiple workers per device. In 6.12 only vhost-scsi wires up `VHOST_NEW_WORKER` and
+/// friends (vhost-net answers ENOTTY), so the two I/O queues of a vhost-scsi device get a worker
+/// each, and writes on one queue are read back through the other.
+fn multi_worker_queues_on_own_workers_then_freed() -> CaseResult {
     let me = self_pid();
-    let tap = Tap::new("vt-multi").ctx("tap")?;
-    let sock = PacketSocket::new(tap.ifindex).ctx("packet socket")?;
-    let mut dev = NetDev::new(
-        &tap,
-        Config {
-            mrg_rxbuf: true,
-            fork_owner: None,
-        },
-    )
-    .ctx("vhost-net")?;
-    let default = ioctls::get_vring_worker(&dev.net, 0).ctx("VHOST_GET_VRING_WORKER")?;
-    let w_rx = ioctls::new_worker(&dev.net).ctx("VHOST_NEW_WORKER")?;
-    let w_tx = ioctls::new_worker(&dev.net).ctx("VHOST_NEW_WORKER")?;
-    ioctls::attach_vring_worker(&dev.net, 0, w_rx).ctx("attach rx")?;
-    ioctls::attach_vring_worker(&dev.net, 1, w_tx).ctx("attach tx")?;
+    let (net, _mem) = NetDev::open_owned(None).ctx("vhost-net")?;
+    let e = errno_of(ioctls::new_worker(&net).map(|_| ()));
+    drop(net);
+    let _target = scsi::Target::new()?;
+    let mut dev = scsi::ScsiDev::open()?;
+    dev.set_owner()
+        .map_err(|e| format!("VHOST_SET_OWNER: {e:?}"))?;
+    dev.setup_memory()?;
+    let (qa, qb) = (scsi::VQ_IO, scsi::VQ_IO + 1);
+    dev.setup_queue(qa)?;
+    dev.setup_queue(qb)?;
+    let default = ioctls::get_vring_worker(&dev, qa as u32).ctx("VHOST_GET_VRING_WORKER")?;
+    let wa = ioctls::new_worker(&dev).ctx("VHOST_NEW_WORKER")?;
+    let wb = ioctls::new_worker(&dev).ctx("VHOST_NEW_WORKER")?;
+    ioctls::attach_vring_worker(&dev, qa as u32, wa).ctx("VHOST_ATTACH_VRING_WORKER")?;
+    ioctls::attach_vring_worker(&dev, qb as u32, wb).ctx("VHOST_ATTACH_VRING_WORKER")?;
     ensure(
-        ioctls::get_vring_worker(&dev.net, 0).ctx("get")? == w_rx,
-        || "rx not moved".into(),
+        ioctls::get_vring_worker(&dev, qa as u32).ctx("get")? == wa,
+        || "queue a not moved".into(),
     )?;
     ensure(
-        ioctls::get_vring_worker(&dev.net, 1).ctx("get")? == w_tx,
-        || "tx not moved".into(),
+        ioctls::get_vring_worker(&dev, qb as u32).ctx("get")? == wb,
+        || "queue b not moved".into(),
     )?;
     let ws = worker_threads(me);
     ensure(ws.len() == 3, || {
@@ -771,24 +785,35 @@ fn multi_worker_rx_and_tx_on_own_workers_then_freed() -> CaseResult {
     for &w in &ws {
         check_contract(me, w)?;
     }
-    let deadline = Instant::now() + Duration::from_secs(250);
-    let tx = netdev::transmit(&mut dev, &sock, 1000, deadline)?;
-    let rx = netdev::receive(&mut dev, &sock, 1000, deadline)?;
+    dev.set_endpoint()?;
+    // Write on queue a, read back on queue b, and the other way round.
+    let rounds = 64u32;
+    for i in 0..rounds {
+        let lba = (i % 32) * 8;
+        let (wq, rq) = if i % 2 == 0 { (qa, qb) } else { (qb, qa) };
+        let data = scsi::pattern(lba, 8, i);
+        dev.write_blocks(wq, lba, &data)?;
+        let back = dev.read_blocks(rq, lba, 8)?;
+        ensure(back == data, || {
+            format!("round {i}: block {lba} read back differs")
+        })?;
+    }
     // A worker in use cannot be freed.
-    let e = errno_of(ioctls::free_worker(&dev.net, w_rx));
-    ensure(e == Some(libc::EBUSY), || {
-        format!("freeing an attached worker: {e:?}")
+    let busy = errno_of(ioctls::free_worker(&dev, wa));
+    ensure(busy == Some(libc::EBUSY), || {
+        format!("freeing an attached worker: {busy:?}")
     })?;
-    ioctls::attach_vring_worker(&dev.net, 0, default).ctx("attach back")?;
-    ioctls::attach_vring_worker(&dev.net, 1, default).ctx("attach back")?;
-    ioctls::free_worker(&dev.net, w_rx).ctx("VHOST_FREE_WORKER")?;
-    ioctls::free_worker(&dev.net, w_tx).ctx("VHOST_FREE_WORKER")?;
+    ioctls::attach_vring_worker(&dev, qa as u32, default).ctx("attach back")?;
+    ioctls::attach_vring_worker(&dev, qb as u32, default).ctx("attach back")?;
+    ioctls::free_worker(&dev, wa).ctx("VHOST_FREE_WORKER")?;
+    ioctls::free_worker(&dev, wb).ctx("VHOST_FREE_WORKER")?;
     ensure(
         procfs::wait_for(T, || worker_threads(me).len() == 1),
         || format!("{} worker threads after freeing", worker_threads(me).len()),
     )?;
+    dev.clear_endpoint()?;
     Ok(format!(
-        "3 worker threads of the owner; rx on worker {w_rx}, tx on {w_tx}: {tx} frames tx, {rx} rx; freed back to 1"
+        "vhost-scsi: 3 worker threads of the owner, queues on workers {wa} and {wb}: {rounds} writes and reads of 4 KiB across them; freed back to 1 (vhost-net VHOST_NEW_WORKER: {e:?}, ENOTTY in 6.12)"
     ))
 }
 
@@ -815,62 +840,36 @@ fn vhost_vsock_worker_is_a_thread_of_the_owner() -> CaseResult {
     Ok(format!("worker {w}, guest cid {cid}; gone after close"))
 }
 
-const CONFIGFS: &str = "/sys/kernel/config";
-
-fn mount_configfs() -> Result<(), String> {
-    if std::path::Path::new(&format!("{CONFIGFS}/target")).exists() {
-        return Ok(());
-    }
-    let r = std::process::Command::new("mount")
-        .args(["-t", "configfs", "configfs", CONFIGFS])
-        .status()
-        .ctx("mount")?;
-    ensure(r.success(), || "mounting configfs failed".into())
-}
-
 fn vhost_scsi_worker_is_a_thread_of_the_owner() -> CaseResult {
-    mount_configfs()?;
-    let core = format!("{CONFIGFS}/target/core/rd_mcp_0/vt_disk");
-    let wwpn = "naa.5001405000000001";
-    let tpg = format!("{CONFIGFS}/target/vhost/{wwpn}/tpgt_1");
-    let lun = format!("{tpg}/lun/lun_0");
-    fs::create_dir_all(&core).ctx("backstore")?;
-    fs::write(format!("{core}/control"), "rd_pages=64").ctx("backstore control")?;
-    fs::write(format!("{core}/enable"), "1").ctx("backstore enable")?;
-    fs::create_dir_all(&lun).ctx("lun")?;
-    let _ = std::os::unix::fs::symlink(&core, format!("{lun}/vt_port"));
-    fs::write(format!("{tpg}/nexus"), "naa.5001405000000002").ctx("nexus")?;
-
-    let r = (|| -> CaseResult {
-        let me = self_pid();
-        let fd = fs::File::options()
-            .read(true)
-            .write(true)
-            .open("/dev/vhost-scsi")
-            .ctx("open /dev/vhost-scsi")?;
-        let abi = ioctls::scsi_abi_version(&fd).ctx("VHOST_SCSI_GET_ABI_VERSION")?;
-        ioctls::set_owner(&fd).ctx("VHOST_SET_OWNER")?;
-        let w = worker_thread(me)?;
-        check_contract(me, w)?;
-        let t = ioctls::ScsiTarget::new(wwpn, 1);
-        ioctls::scsi_set_endpoint(&fd, &t).ctx("VHOST_SCSI_SET_ENDPOINT")?;
-        ioctls::scsi_clear_endpoint(&fd, &t).ctx("VHOST_SCSI_CLEAR_ENDPOINT")?;
-        drop(fd);
-        ensure(procfs::wait_for(T, || !procfs::exists(w)), || {
-            "worker outlived the device".into()
-        })?;
-        Ok(format!(
-            "abi {abi}; worker {w}; endpoint {wwpn}/tpgt_1 set and cleared; gone after close"
-        ))
-    })();
-
-    let _ = fs::write(format!("{tpg}/nexus"), "NULL");
-    let _ = fs::remove_file(format!("{lun}/vt_port"));
-    let _ = fs::remove_dir(&lun);
-    let _ = fs::remove_dir(&tpg);
-    let _ = fs::remove_dir(format!("{CONFIGFS}/target/vhost/{wwpn}"));
-    let _ = fs::remove_dir(&core);
-    r
+    let _target = scsi::Target::new()?;
+    let me = self_pid();
+    let mut dev = scsi::ScsiDev::open()?;
+    let abi = ioctls::scsi_abi_version(&dev).ctx("VHOST_SCSI_GET_ABI_VERSION")?;
+    ensure(abi == 1, || format!("VHOST_SCSI_ABI_VERSION {abi}"))?;
+    dev.set_owner()
+        .map_err(|e| format!("VHOST_SET_OWNER: {e:?}"))?;
+    let w = worker_thread(me)?;
+    check_contract(me, w)?;
+    dev.setup_memory()?;
+    dev.setup_queue(scsi::VQ_IO)?;
+    dev.set_endpoint()?;
+    // One I/O through the worker: write blocks, read them back.
+    let data = scsi::pattern(8, 8, 1);
+    dev.write_blocks(scsi::VQ_IO, 8, &data)?;
+    let back = dev.read_blocks(scsi::VQ_IO, 8, 8)?;
+    ensure(back == data, || {
+        "read back differs from what was written".into()
+    })?;
+    dev.clear_endpoint()?;
+    drop(dev);
+    ensure(procfs::wait_for(T, || !procfs::exists(w)), || {
+        "worker outlived the device".into()
+    })?;
+    Ok(format!(
+        "abi {abi}; worker {w}; endpoint {}/tpgt_{} set, 4 KiB written and read back through the worker, cleared; gone after close",
+        scsi::WWPN,
+        scsi::TPGT
+    ))
 }
 
 fn qemu_vhost_net_worker_is_a_thread_of_qemu() -> CaseResult {

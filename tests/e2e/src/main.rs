@@ -9,6 +9,7 @@ mod ioctls;
 mod netdev;
 mod procfs;
 mod qemu;
+mod scsi;
 mod setup;
 mod tap;
 mod vring;

@@ -28,8 +28,13 @@ pub fn send_frames(n: u32) -> i32 {
             .ctx("/sys/class/net")?
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .find(|n| n != "lo")
-            .ok_or("no network interface")?;
+            // The virtio-net device: Ethernet (type 1) and backed by a device, unlike lo or sit0.
+            .find(|n| {
+                let t = std::fs::read_to_string(format!("/sys/class/net/{n}/type"));
+                t.is_ok_and(|t| t.trim() == "1")
+                    && std::path::Path::new(&format!("/sys/class/net/{n}/device")).exists()
+            })
+            .ok_or("no virtio-net interface")?;
         tap::set_up(&ifname).ctx("up")?;
         let sock = PacketSocket::new(tap::if_index(&ifname).ctx("ifindex")?).ctx("socket")?;
         std::thread::sleep(Duration::from_millis(200));
@@ -122,10 +127,16 @@ pub fn run() -> CaseResult {
         let mut next = 0u32;
         let deadline = Instant::now() + Duration::from_secs(480);
         while next < FRAMES && Instant::now() < deadline {
-            if let Some(len) = sock
-                .recv(&mut buf, Duration::from_millis(500))
-                .ctx("recv")?
-            {
+            let got = match sock.recv(&mut buf, Duration::from_millis(500)) {
+                Ok(got) => got,
+                // The tap goes down when QEMU exits: see why below.
+                Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {
+                    std::thread::sleep(Duration::from_millis(200));
+                    None
+                }
+                Err(e) => return Err(format!("recv: {e}")),
+            };
+            if let Some(len) = got {
                 let got = &buf[..len];
                 let want = netdev::frame(next, nested_size(next));
                 ensure(got == want.as_slice(), || {
@@ -138,7 +149,7 @@ pub fn run() -> CaseResult {
         }
         ensure(next == FRAMES, || {
             let tail = std::fs::read_to_string(log).unwrap_or_default();
-            let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.lines().rev().take(8).collect();
             format!("{next}/{FRAMES} frames from the nested guest; its console ends: {tail:?}")
         })?;
         Ok(format!(

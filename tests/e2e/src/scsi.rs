@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0
+//! vhost-scsi: a LIO target with a ramdisk LUN set up through configfs, and the driver side of
+//! virtio-scsi requests on its I/O queues.
+
+use crate::harness::{ensure, Context};
+use crate::ioctls;
+use crate::vring::{Buf, Vring};
+use std::fs;
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vhost::vhost_kern::VhostKernBackend;
+use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
+use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
+use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryMmap};
+use vmm_sys_util::eventfd::EventFd;
+
+const CONFIGFS: &str = "/sys/kernel/config";
+/// The vhost WWPN of the test target, and the initiator's of its nexus.
+pub const WWPN: &str = "naa.5001405000000001";
+const NEXUS: &str = "naa.5001405000000002";
+/// The target portal group tag, which is also the target byte of virtio-scsi LUNs.
+pub const TPGT: u16 = 1;
+/// The first I/O queue: 0 is the control queue, 1 the event queue.
+pub const VQ_IO: usize = 2;
+const QUEUE_SIZE: u16 = 64;
+const MEM_SIZE: usize = 4 << 20;
+const BUFS: u64 = 0x40000;
+const BLOCK: usize = 512;
+/// `sizeof(struct virtio_scsi_cmd_req)` and `sizeof(struct virtio_scsi_cmd_resp)`.
+const REQ_LEN: usize = 51;
+const RESP_LEN: usize = 108;
+
+/// The LIO objects of the test target; removed again on drop.
+pub struct Target {
+    core: String,
+    tpg: String,
+    lun: String,
+}
+
+impl Target {
+    /// A ramdisk backstore, the vhost WWPN and TPG with the ramdisk as LUN 0, and a nexus.
+    pub fn new() -> Result<Target, String> {
+        if !std::path::Path::new(&format!("{CONFIGFS}/target")).exists() {
+            let r = std::process::Command::new("/bin/busybox")
+                .args(["mount", "-t", "configfs", "configfs", CONFIGFS])
+                .status()
+                .ctx("mount configfs")?;
+            ensure(r.success(), || "mounting configfs failed".into())?;
+        }
+        let t = Target {
+            core: format!("{CONFIGFS}/target/core/rd_mcp_0/vt_disk"),
+            tpg: format!("{CONFIGFS}/target/vhost/{WWPN}/tpgt_{TPGT}"),
+            lun: format!("{CONFIGFS}/target/vhost/{WWPN}/tpgt_{TPGT}/lun/lun_0"),
+        };
+        fs::create_dir_all(&t.core).ctx("backstore")?;
+        // 256 pages of 4 KiB: a 1 MiB ramdisk.
+        fs::write(format!("{}/control", t.core), "rd_pages=256").ctx("backstore control")?;
+        fs::write(format!("{}/enable", t.core), "1").ctx("backstore enable")?;
+        fs::create_dir_all(&t.lun).ctx("lun")?;
+        std::os::unix::fs::symlink(&t.core, format!("{}/vt_port", t.lun)).ctx("lun link")?;
+        fs::write(format!("{}/nexus", t.tpg), NEXUS).ctx("nexus")?;
+        Ok(t)
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = fs::write(format!("{}/nexus", self.tpg), "NULL");
+        let _ = fs::remove_file(format!("{}/vt_port", self.lun));
+        let _ = fs::remove_dir(&self.lun);
+        let _ = fs::remove_dir(&self.tpg);
+        let _ = fs::remove_dir(format!("{CONFIGFS}/target/vhost/{WWPN}"));
+        let _ = fs::remove_dir(&self.core);
+    }
+}
+
+/// /dev/vhost-scsi, for which the `vhost` crate has no type: its generic kernel backend gives
+/// it the common ioctls.
+pub struct ScsiDev {
+    fd: fs::File,
+    mem: Arc<GuestMemoryMmap>,
+    rings: Vec<(usize, Vring, EventFd, EventFd)>,
+}
+
+impl AsRawFd for ScsiDev {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl VhostKernBackend for ScsiDev {
+    type AS = Arc<GuestMemoryMmap>;
+
+    fn mem(&self) -> &Self::AS {
+        &self.mem
+    }
+}
+
+fn vh<T>(r: vhost::Result<T>, what: &str) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: {e:?}"))
+}
+
+/// The result of a SCSI command.
+pub struct Completion {
+    pub response: u8,
+    pub status: u8,
+    pub data: Vec<u8>,
+}
+
+impl ScsiDev {
+    /// Opens it, without an owner yet.
+    pub fn open() -> Result<ScsiDev, String> {
+        let fd = fs::File::options()
+            .read(true)
+            .write(true)
+            .open("/dev/vhost-scsi")
+            .ctx("open /dev/vhost-scsi")?;
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), MEM_SIZE)])
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(ScsiDev {
+            fd,
+            mem: Arc::new(mem),
+            rings: Vec::new(),
+        })
+    }
+
+    /// Features and memory table, once the caller is the owner.
+    pub fn setup_memory(&self) -> Result<(), String> {
+        vh(
+            self.set_features(1 << VIRTIO_F_VERSION_1),
+            "VHOST_SET_FEATURES",
+        )?;
+        let host = self
+            .mem
+            .get_host_address(GuestAddress(0))
+            .map_err(|e| format!("{e:?}"))?;
+        vh(
+            self.set_mem_table(&[VhostUserMemoryRegionInfo {
+                guest_phys_addr: 0,
+                memory_size: MEM_SIZE as u64,
+                userspace_addr: host as u64,
+                mmap_offset: 0,
+                mmap_handle: -1,
+            }]),
+            "VHOST_SET_MEM_TABLE",
+        )
+    }
+
+    /// Sets up I/O queue `q` (before `VHOST_SCSI_SET_ENDPOINT`).
+    pub fn setup_queue(&mut self, q: usize) -> Result<(), String> {
+        let base = 0x8000 * (q as u64 - VQ_IO as u64);
+        let r = Vring::new(&self.mem, base, QUEUE_SIZE);
+        let kick = EventFd::new(libc::EFD_NONBLOCK).ctx("eventfd")?;
+        let call = EventFd::new(libc::EFD_NONBLOCK).ctx("eventfd")?;
+        vh(self.set_vring_num(q, QUEUE_SIZE), "VHOST_SET_VRING_NUM")?;
+        vh(
+            self.set_vring_addr(
+                q,
+                &VringConfigData {
+                    queue_max_size: QUEUE_SIZE,
+                    queue_size: QUEUE_SIZE,
+                    flags: 0,
+                    desc_table_addr: r.desc.0,
+                    used_ring_addr: r.used.0,
+                    avail_ring_addr: r.avail.0,
+                    log_addr: None,
+                },
+            ),
+            "VHOST_SET_VRING_ADDR",
+        )?;
+        vh(self.set_vring_base(q, 0), "VHOST_SET_VRING_BASE")?;
+        vh(self.set_vring_call(q, &call), "VHOST_SET_VRING_CALL")?;
+        vh(self.set_vring_kick(q, &kick), "VHOST_SET_VRING_KICK")?;
+        self.rings.push((q, r, kick, call));
+        Ok(())
+    }
+
+    /// `VHOST_SCSI_SET_ENDPOINT` on the test target.
+    pub fn set_endpoint(&self) -> Result<(), String> {
+        ioctls::scsi_set_endpoint(self, &ioctls::ScsiTarget::new(WWPN, TPGT))
+            .ctx("VHOST_SCSI_SET_ENDPOINT")
+    }
+
+    /// `VHOST_SCSI_CLEAR_ENDPOINT`.
+    pub fn clear_endpoint(&self) -> Result<(), String> {
+        ioctls::scsi_clear_endpoint(self, &ioctls::ScsiTarget::new(WWPN, TPGT))
+            .ctx("VHOST_SCSI_CLEAR_ENDPOINT")
+    }
+
+    /// Runs one command on LUN 0 through queue `q`: `out` is written to the device, `in_len`
+    /// bytes are read back.
+    pub fn command(
+        &mut self,
+        q: usize,
+        cdb: &[u8],
+        out: &[u8],
+        in_len: usize,
+    ) -> Result<Completion, String> {
+        let mem = self.mem.clone();
+        let (_, ring, kick, call) = self
+            .rings
+            .iter_mut()
+            .find(|(i, ..)| *i == q)
+            .ok_or_else(|| format!("queue {q} is not set up"))?;
+        let base = BUFS + 0x20000 * (q as u64 - VQ_IO as u64);
+        let (req_a, out_a) = (base, base + 0x1000);
+        let (resp_a, in_a) = (base + 0x10000, base + 0x11000);
+
+        let mut req = [0u8; REQ_LEN];
+        // LUN: byte 0 is 1, byte 1 the target (the TPGT), then the flat LUN 0.
+        req[..4].copy_from_slice(&[1, TPGT as u8, 0x40, 0x00]);
+        req[8..16].copy_from_slice(&0x7e57u64.to_le_bytes());
+        req[19..19 + cdb.len()].copy_from_slice(cdb);
+        let w = |a: u64, d: &[u8]| {
+            mem.write_slice(d, GuestAddress(a))
+                .map_err(|e| format!("{e:?}"))
+        };
+        w(req_a, &req)?;
+        w(out_a, out)?;
+        w(resp_a, &[0u8; RESP_LEN])?;
+
+        let mut bufs = vec![Buf {
+            addr: req_a,
+            len: REQ_LEN as u32,
+            write: false,
+        }];
+        if !out.is_empty() {
+            bufs.push(Buf {
+                addr: out_a,
+                len: out.len() as u32,
+                write: false,
+            });
+        }
+        bufs.push(Buf {
+            addr: resp_a,
+            len: RESP_LEN as u32,
+            write: true,
+        });
+        if in_len > 0 {
+            bufs.push(Buf {
+                addr: in_a,
+                len: in_len as u32,
+                write: true,
+            });
+        }
+        let ids = ring.alloc(bufs.len()).ok_or("ring full")?;
+        ring.publish(&mem, &ids, &bufs);
+        kick.write(1).ctx("kick")?;
+
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            if ring.pop_used(&mem).is_some() {
+                break;
+            }
+            ensure(Instant::now() < end, || {
+                format!("no completion on queue {q}")
+            })?;
+            crate::tap::poll_in(call.as_raw_fd(), Duration::from_millis(50)).ctx("poll")?;
+            let _ = call.read();
+        }
+        let mut resp = [0u8; RESP_LEN];
+        mem.read_slice(&mut resp, GuestAddress(resp_a))
+            .map_err(|e| format!("{e:?}"))?;
+        let mut data = vec![0u8; in_len];
+        mem.read_slice(&mut data, GuestAddress(in_a))
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(Completion {
+            status: resp[10],
+            response: resp[11],
+            data,
+        })
+    }
+
+    /// WRITE(10) of `data` at block `lba` through queue `q`.
+    pub fn write_blocks(&mut self, q: usize, lba: u32, data: &[u8]) -> Result<(), String> {
+        let blocks = (data.len() / BLOCK) as u16;
+        let mut cdb = [0u8; 10];
+        cdb[0] = 0x2a;
+        cdb[2..6].copy_from_slice(&lba.to_be_bytes());
+        cdb[7..9].copy_from_slice(&blocks.to_be_bytes());
+        let c = self.command(q, &cdb, data, 0)?;
+        ensure(c.response == 0 && c.status == 0, || {
+            format!(
+                "WRITE(10) at {lba}: response {} status {:#x}",
+                c.response, c.status
+            )
+        })
+    }
+
+    /// READ(10) of `blocks` blocks at `lba` through queue `q`.
+    pub fn read_blocks(&mut self, q: usize, lba: u32, blocks: u16) -> Result<Vec<u8>, String> {
+        let mut cdb = [0u8; 10];
+        cdb[0] = 0x28;
+        cdb[2..6].copy_from_slice(&lba.to_be_bytes());
+        cdb[7..9].copy_from_slice(&blocks.to_be_bytes());
+        let c = self.command(q, &cdb, &[], blocks as usize * BLOCK)?;
+        ensure(c.response == 0 && c.status == 0, || {
+            format!(
+                "READ(10) at {lba}: response {} status {:#x}",
+                c.response, c.status
+            )
+        })?;
+        Ok(c.data)
+    }
+}
+
+/// Block contents that depend on the block number and a round.
+pub fn pattern(lba: u32, blocks: usize, round: u32) -> Vec<u8> {
+    (0..blocks * BLOCK)
+        .map(|i| (lba as usize * 7 + i + round as usize * 13) as u8)
+        .collect()
+}

@@ -26,7 +26,10 @@ fi
 stage "checkpatch"
 for f in "$ROOT"/src/*.c "$ROOT"/src/*.rs "$ROOT"/include/*.c "$ROOT"/tests/kunit/*.[ch] \
 	"$ROOT"/tests/kunit/*.rs; do
-	out=$("$KDIR/scripts/checkpatch.pl" --no-tree --quiet --show-types -f "$f" 2>&1) || {
+	ignore=()
+	# The exported functions are defined in Rust: no C definition for the export to follow.
+	case $f in */vhost_task_exports.c) ignore=(--ignore EXPORT_SYMBOL) ;; esac
+	out=$("$KDIR/scripts/checkpatch.pl" --no-tree --quiet --show-types "${ignore[@]}" -f "$f" 2>&1) || {
 		ok=0
 		echo "$out" >&2
 	}

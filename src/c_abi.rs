@@ -9,14 +9,7 @@
 
 use crate::vhost_task::{NewVhostTask, VhostTask, VhostWork};
 use core::{cell::UnsafeCell, ffi::c_void};
-use kernel::{
-    bindings,
-    ffi::c_char,
-    prelude::*,
-    str::CStr,
-    task::Task,
-    types::ARef,
-};
+use kernel::{bindings, ffi::c_char, prelude::*, str::CStr, task::Task, types::ARef};
 
 /// `bool (*fn)(void *)`, the work function of the C callers.
 type WorkFn = unsafe extern "C" fn(*mut c_void) -> bool;

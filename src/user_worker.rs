@@ -29,13 +29,7 @@ use core::{
     sync::atomic::{AtomicBool, Ordering},
 };
 use kernel::{
-    bindings,
-    error::from_err_ptr,
-    ffi::c_int,
-    prelude::*,
-    str::CStr,
-    sync::Arc,
-    task::Task,
+    bindings, error::from_err_ptr, ffi::c_int, prelude::*, str::CStr, sync::Arc, task::Task,
     types::ARef,
 };
 

@@ -388,6 +388,10 @@ extern "C" fn vhost_task_rust_test_never_started_vhost_task_drops_work_unrun(
 }
 
 /// `fn` of the C ABI cases: counts its calls in the `AtomicUsize` `data` points to.
+///
+/// # Safety
+///
+/// `data` must point to an `AtomicUsize` that is valid for the call.
 unsafe extern "C" fn count_fn(data: *mut c_void) -> bool {
     // SAFETY: the cases pass a pointer to an `AtomicUsize` that outlives the task.
     unsafe { &*data.cast::<AtomicUsize>() }.fetch_add(1, Ordering::SeqCst);
@@ -395,6 +399,10 @@ unsafe extern "C" fn count_fn(data: *mut c_void) -> bool {
 }
 
 /// `handle_sigkill` of the C ABI cases: never expected.
+///
+/// # Safety
+///
+/// As for [`count_fn`].
 unsafe extern "C" fn count_kill(data: *mut c_void) {
     // SAFETY: as for `count_fn`.
     unsafe { &*data.cast::<AtomicUsize>() }.fetch_add(1000, Ordering::SeqCst);
@@ -435,7 +443,12 @@ extern "C" fn vhost_task_rust_test_c_abi_stop_of_a_never_started_task_returns(
     // SAFETY: valid functions, argument and name; `calls` outlives the task, which is stopped
     // below.
     let vtsk = unsafe {
-        c_abi::vhost_task_create(Some(count_fn), Some(count_kill), arg, c_str!("vt-nostart").as_char_ptr())
+        c_abi::vhost_task_create(
+            Some(count_fn),
+            Some(count_kill),
+            arg,
+            c_str!("vt-nostart").as_char_ptr(),
+        )
     };
     if kernel::error::from_err_ptr(vtsk).is_err() {
         return expect!(test, false);
@@ -453,7 +466,12 @@ extern "C" fn vhost_task_rust_test_c_abi_start_twice_is_ignored(test: *mut bindi
     // SAFETY: valid functions, argument and name; `calls` outlives the task, which is stopped
     // below.
     let vtsk = unsafe {
-        c_abi::vhost_task_create(Some(count_fn), Some(count_kill), arg, c_str!("vt-twice").as_char_ptr())
+        c_abi::vhost_task_create(
+            Some(count_fn),
+            Some(count_kill),
+            arg,
+            c_str!("vt-twice").as_char_ptr(),
+        )
     };
     if kernel::error::from_err_ptr(vtsk).is_err() {
         return expect!(test, false);

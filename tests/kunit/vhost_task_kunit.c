@@ -116,6 +116,7 @@ static bool vt_fn(void *data)
 	if (READ_ONCE(p->hold)) {
 		WRITE_ONCE(p->hold, false);
 		complete(&p->entered);
+		/* Pairs with the release in vt_release(). */
 		while (!smp_load_acquire(&p->released))
 			cond_resched();
 	}
@@ -198,6 +199,7 @@ static void vt_probe_put(struct vt_probe *p)
 /* Let a held fn return. */
 static void vt_release(struct vt_probe *p)
 {
+	/* Pairs with the acquire of the held fn in vt_fn(). */
 	smp_store_release(&p->released, true);
 }
 
@@ -601,7 +603,7 @@ static void fn_is_never_called_after_stop_returns(struct kunit *test)
 		vhost_task_wake(vtsk);
 		vt_stop(vtsk, &p);
 		calls = atomic_read(&p.calls);
-		msleep(5);
+		usleep_range(5000, 6000);
 		KUNIT_EXPECT_EQ(test, atomic_read(&p.calls), calls);
 		KUNIT_EXPECT_EQ(test, atomic_read(&p.calls_after_stop), 0);
 		KUNIT_EXPECT_EQ(test, atomic_read(&p.in_fn), 0);
@@ -959,7 +961,21 @@ static struct kunit_suite vhost_task_suite = {
 
 #ifdef CONFIG_VHOST_TASK_RUST
 static struct kunit_case vhost_task_rust_cases[] = {
-	VHOST_TASK_RUST_CASES
+	VT_RUST_CASE(new_user_worker_runs_nothing_until_started),
+	VT_RUST_CASE(user_worker_closure_runs_in_the_worker_task),
+	VT_RUST_CASE(user_worker_closure_is_dropped_after_it_returns),
+	VT_RUST_CASE(dropping_a_never_started_user_worker_drops_closure_unrun),
+	VT_RUST_CASE(user_worker_has_exited_only_after_the_closure_returned),
+	VT_RUST_CASE(user_worker_task_reference_outlives_the_thread),
+	VT_RUST_CASE(user_worker_context_sees_no_signal_when_none_was_sent),
+	VT_RUST_CASE(user_worker_create_failure_returns_eagain_and_drops_closure),
+	VT_RUST_CASE(vhost_task_wake_reruns_work),
+	VT_RUST_CASE(vhost_task_drop_stops_and_waits_for_the_worker),
+	VT_RUST_CASE(vhost_task_stop_drops_the_work_before_returning),
+	VT_RUST_CASE(never_started_vhost_task_drops_work_unrun),
+	VT_RUST_CASE(c_abi_rejects_null_arguments_with_einval),
+	VT_RUST_CASE(c_abi_stop_of_a_never_started_task_returns),
+	VT_RUST_CASE(c_abi_start_twice_is_ignored),
 	{}
 };
 

@@ -601,7 +601,7 @@ fn freezer_freezes_worker_and_thaw_resumes_stream() -> CaseResult {
             Some(len) => {
                 netdev::check_frame(&buf[..len], *next)?;
                 *next += 1;
-                if *next % 64 == 0 {
+                if (*next).is_multiple_of(64) {
                     let _ = acks.w.write_all(&[0]);
                 }
                 Ok(true)

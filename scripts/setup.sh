@@ -49,7 +49,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 command -v rustup >/dev/null || die "missing tool 'rustup' (install Rust with rustup first)"
-if ! rustup toolchain list | grep -q "^$TOOLCHAIN"; then
+if ! rustup toolchain list | grep "^$TOOLCHAIN" >/dev/null; then
 	stage "installing Rust toolchain $TOOLCHAIN"
 	logged "$BUILD/log/rustup.log" rustup toolchain install "$TOOLCHAIN" --profile minimal
 	did=1
@@ -63,7 +63,7 @@ for c in rust-src rustfmt clippy; do
 	fi
 done
 
-if ! "$TOOLS/bin/bindgen" --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+if ! "$TOOLS/bin/bindgen" --version 2>/dev/null | grep " $BINDGEN_VERSION\$" >/dev/null; then
 	stage "installing bindgen-cli $BINDGEN_VERSION into build/tools (a few minutes)"
 	logged "$BUILD/log/bindgen.log" cargo +"$TOOLCHAIN" install --locked --force \
 		bindgen-cli --version "$BINDGEN_VERSION" --root "$TOOLS"

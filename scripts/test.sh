@@ -3,7 +3,8 @@
 # Run test suites and end with one line "N passed, N failed". Exits non-zero
 # on any failure.
 #   test.sh all | SUITE...
-# Suites: boot-rust boot-c kunit-rust kunit-c e2e-rust e2e-c kunit-debug
+# Suites: build-rust build-c boot-rust boot-c kunit-rust kunit-c e2e-rust e2e-c
+# kunit-debug
 . "$(dirname "$0")/lib.sh"
 
 results=$BUILD/log/results.txt
@@ -34,6 +35,40 @@ impl_name() {
 	c) echo "C (kernel/vhost_task.c)" ;;
 	*) echo "Rust (kernel/vhost_task_rs)" ;;
 	esac
+}
+
+# Which object of vmlinux defines the ABI, and that every caller links against it.
+suite_build() {
+	local v=$1 obj=$BUILD/obj-$1 members defs
+	stage "build-$v: which object provides vhost_task in vmlinux"
+	members=$(cd "$obj" && llvm-ar t vmlinux.a)
+	defs=$(cd "$obj" && for o in $(grep vhost_task <<<"$members"); do
+		if llvm-nm --defined-only "$o" 2>/dev/null | grep ' T vhost_task_create$' >/dev/null; then
+			echo "$o"
+		fi
+	done)
+	info "vhost_task_create is defined by: ${defs:-nothing}"
+	if [ "$v" = c ]; then
+		check "build-c.vhost_task_create_is_defined_by_kernel_vhost_task_o" \
+			test "$defs" = kernel/vhost_task.o
+		check "build-c.no_rust_vhost_task_object" \
+			eval '! grep -q vhost_task_rs/src <<<"$members"'
+	else
+		check "build-$v.vhost_task_create_is_defined_by_the_rust_crate" \
+			test "$defs" = kernel/vhost_task_rs/src/vhost_task_rust.o
+		check "build-$v.no_c_vhost_task_object_in_vmlinux" \
+			eval '! grep -qx kernel/vhost_task.o <<<"$members"'
+	fi
+	# vhost (net, vsock, scsi) and KVM's NX recovery, unchanged, call the ABI.
+	local name o
+	for name in vhost_core:drivers/vhost/vhost.o kvm_nx_recovery:arch/x86/kvm/mmu/mmu.o; do
+		o=${name#*:}
+		check "build-$v.${name%%:*}_calls_vhost_task_create" \
+			eval "(cd '$obj' && llvm-nm -u '$o' | grep ' vhost_task_create$' >/dev/null)"
+	done
+	for o in drivers/vhost/net.o drivers/vhost/vsock.o drivers/vhost/scsi.o; do
+		check "build-$v.$(basename "$o" .o)_is_built_in" grep -qx "$o" <<<"$members"
+	done
 }
 
 # The busybox initramfs boot, plain 'qemu -kernel -initrd', running the demo.
@@ -117,6 +152,7 @@ suite_e2e() {
 
 run_suite() {
 	case $1 in
+	build-rust | build-c) suite_build "${1#build-}" ;;
 	boot-rust | boot-c) suite_boot "${1#boot-}" ;;
 	kunit-rust | kunit-c | kunit-debug) suite_kunit "${1#kunit-}" ;;
 	e2e-rust | e2e-c) suite_e2e "${1#e2e-}" ;;
@@ -126,7 +162,7 @@ run_suite() {
 
 suites=("$@")
 if [ "${suites[0]:-all}" = all ]; then
-	suites=(boot-rust kunit-rust e2e-rust boot-c kunit-c e2e-c)
+	suites=(build-rust boot-rust kunit-rust e2e-rust build-c boot-c kunit-c e2e-c)
 fi
 
 # Build what the suites need first.

@@ -51,7 +51,11 @@ if [ ! -f "$obj/.config" ] || [ "$(cat "$obj/.vhost-task-rs-config" 2>/dev/null)
 	echo "$stamp" >"$obj/.vhost-task-rs-config"
 fi
 
-stage "building the $variant kernel in build/obj-$variant (about 10-20 min from scratch, 1-2 incrementally)"
+if [ -f "$obj/vmlinux" ]; then
+	stage "building the $variant kernel in build/obj-$variant (incremental)"
+else
+	stage "building the $variant kernel in build/obj-$variant from scratch (about 10 min; 2-3 with a warm ccache)"
+fi
 start=$(date +%s)
 logged "$obj/build.log" kmake "$obj" ${KMAKE_FLAGS:-} bzImage
 cp "$obj/arch/x86/boot/bzImage" "$image"

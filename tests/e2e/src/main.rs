@@ -2,6 +2,7 @@
 //! End-to-end tests of vhost_task from user space, run inside a guest booted on the kernel
 //! under test: `vhost-e2e demo` for `make run`, `vhost-e2e test [filter]` for `make test`.
 
+mod bench;
 mod cases;
 mod demo;
 mod harness;
@@ -15,7 +16,9 @@ mod tap;
 mod vring;
 
 fn usage() -> ! {
-    eprintln!("usage: vhost-e2e demo | test [name-filter] | list | exec-probe | send-frames N");
+    eprintln!(
+        "usage: vhost-e2e demo | test [name-filter] | list | bench | exec-probe | send-frames N | kmemleak-scan"
+    );
     std::process::exit(2);
 }
 
@@ -47,6 +50,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("demo") => demo::run(),
+        Some("bench") => bench::run(),
         Some("test") => {
             println!("# vhost_task implementation: {}", demo::implementation());
             i32::from(harness::run(&cases::all(), args.get(1).map(String::as_str)) > 0)

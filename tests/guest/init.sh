@@ -17,9 +17,17 @@ mkdir -p /dev/pts /dev/shm
 $bb mount -t devpts devpts /dev/pts
 $bb mount -t tmpfs tmpfs /dev/shm
 $bb mount -t cgroup2 cgroup2 /sys/fs/cgroup
-if [ "$(stat -f -c %T / 2>/dev/null)" != tmpfs ] && [ ! -w / ]; then
-	# Host root over 9p, read-only: give the tests somewhere to write.
-	for d in /tmp /run /var/tmp /root; do $bb mount -t tmpfs tmpfs "$d"; done
+if [ ! -w / ]; then
+	# Host root over 9p, read-only: make the usual scratch directories writable
+	# with an overlay, so that what the host has there (this project, if it
+	# lives under /tmp or /root) stays visible.
+	for d in /tmp /run /var/tmp /root; do
+		o=/dev/shm/overlay$(echo "$d" | tr / _)
+		mkdir -p "$o/upper" "$o/work"
+		$bb mount -t overlay overlay \
+			-o "lowerdir=$d,upperdir=$o/upper,workdir=$o/work" "$d" ||
+			$bb mount -t tmpfs tmpfs "$d"
+	done
 fi
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 hostname guest

@@ -1,43 +1,65 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Style and lint: rustfmt and clippy (the kernel's own lint set, via
-# 'make CLIPPY=1' on the project's objects), checkpatch on the C and Rust
-# files, and rustfmt/clippy on the userspace crate.
+# Style and lint:
+#   rustfmt     the in-kernel Rust, with the kernel's .rustfmt.toml
+#   clippy      the in-kernel crate through 'make CLIPPY=1', the kernel's lint set
+#   checkpatch  the C and Rust files, as for a kernel submission
+#   e2e-fmt     cargo fmt on the userspace crate
+#   e2e-clippy  cargo clippy -D warnings on the userspace crate
+#   check.sh [PART...]   (all parts by default)
 . "$(dirname "$0")/lib.sh"
 
-ok=1
 obj=$BUILD/obj-rust
-[ -f "$obj/.config" ] || "$ROOT/scripts/build-kernel.sh" rust
 
-stage "rustfmt (kernel's .rustfmt.toml)"
-rustfmt --check --config-path "$KDIR/.rustfmt.toml" --edition 2021 \
-	"$ROOT"/src/*.rs "$ROOT"/tests/kunit/*.rs || ok=0
+part_rustfmt() {
+	rustfmt --check --config-path "$KDIR/.rustfmt.toml" --edition 2021 \
+		"$ROOT"/src/*.rs "$ROOT"/tests/kunit/*.rs
+}
 
-stage "clippy on the in-kernel crate (make CLIPPY=1)"
-rm -f "$obj/kernel/vhost_task_rs/src/vhost_task_rust.o"
-if ! kmake "$obj" CLIPPY=1 kernel/vhost_task_rs/src/vhost_task_rust.o >"$BUILD/log/clippy.log" 2>&1; then
-	ok=0
-	cat "$BUILD/log/clippy.log" >&2
-elif grep -q 'warning' "$BUILD/log/clippy.log"; then
-	ok=0
-	cat "$BUILD/log/clippy.log" >&2
-fi
-
-stage "checkpatch"
-for f in "$ROOT"/src/*.c "$ROOT"/src/*.rs "$ROOT"/include/*.c "$ROOT"/tests/kunit/*.[ch] \
-	"$ROOT"/tests/kunit/*.rs; do
-	ignore=()
-	# The exported functions are defined in Rust: no C definition for the export to follow.
-	case $f in */vhost_task_exports.c) ignore=(--ignore EXPORT_SYMBOL) ;; esac
-	out=$("$KDIR/scripts/checkpatch.pl" --no-tree --quiet --show-types "${ignore[@]}" -f "$f" 2>&1) || {
-		ok=0
-		echo "$out" >&2
+part_clippy() {
+	[ -f "$obj/vmlinux" ] || "$ROOT/scripts/build-kernel.sh" rust
+	# Rebuild the crate's object under clippy-driver; the next build relinks.
+	rm -f "$obj/kernel/vhost_task_rs/src/vhost_task_rust.o"
+	kmake "$obj" CLIPPY=1 kernel/vhost_task_rs/src/vhost_task_rust.o >"$BUILD/log/clippy.log" 2>&1 || {
+		cat "$BUILD/log/clippy.log" >&2
+		return 1
 	}
+	if grep -E '^(warning|error)' "$BUILD/log/clippy.log" >/dev/null; then
+		grep -v '^make' "$BUILD/log/clippy.log" >&2
+		return 1
+	fi
+}
+
+part_checkpatch() {
+	local f ok=0 ignore out
+	for f in "$ROOT"/src/*.c "$ROOT"/src/*.rs "$ROOT"/include/*.c "$ROOT"/tests/kunit/*.[ch] \
+		"$ROOT"/tests/kunit/*.rs; do
+		ignore=()
+		# The exported functions are defined in Rust: no C definition for the export to follow.
+		case $f in */vhost_task_exports.c) ignore=(--ignore EXPORT_SYMBOL) ;; esac
+		out=$("$KDIR/scripts/checkpatch.pl" --no-tree --quiet --show-types "${ignore[@]}" -f "$f" 2>&1) || {
+			ok=1
+			echo "$out" >&2
+		}
+	done
+	return $ok
+}
+
+part_e2e-fmt() {
+	cargo fmt --manifest-path "$ROOT/Cargo.toml" --all -- --check
+}
+
+part_e2e-clippy() {
+	cargo clippy --manifest-path "$ROOT/Cargo.toml" --locked --all-targets -q -- -D warnings
+}
+
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(rustfmt clippy checkpatch e2e-fmt e2e-clippy)
+"$ROOT/scripts/get-tree.sh"
+"$ROOT/scripts/link-tree.sh"
+failed=()
+for p in "${parts[@]}"; do
+	declare -F "part_$p" >/dev/null || die "unknown check '$p'"
+	"part_$p" || failed+=("$p")
 done
-
-stage "rustfmt and clippy on tests/e2e"
-cargo fmt --manifest-path "$ROOT/Cargo.toml" --all -- --check || ok=0
-cargo clippy --manifest-path "$ROOT/Cargo.toml" --locked --all-targets -q -- -D warnings || ok=0
-
-[ $ok = 1 ] || die "check found problems (see above)"
-info "check: clean"
+[ ${#failed[@]} -eq 0 ] || die "check failed: ${failed[*]} (see above)"

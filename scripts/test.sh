@@ -4,7 +4,7 @@
 # on any failure.
 #   test.sh all | SUITE...
 # Suites: build-rust build-c boot-rust boot-c kunit-rust kunit-c e2e-rust e2e-c
-# kunit-debug
+# kunit-debug lint
 . "$(dirname "$0")/lib.sh"
 
 results=$BUILD/log/results.txt
@@ -150,19 +150,29 @@ suite_e2e() {
 	check "e2e-$v.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
 }
 
+# Style and lint, as scripts/check.sh (make check).
+suite_lint() {
+	stage "lint: rustfmt, clippy (make CLIPPY=1), checkpatch; cargo fmt and clippy on tests/e2e"
+	local p
+	for p in rustfmt clippy checkpatch e2e-fmt e2e-clippy; do
+		check "lint.$p" "$ROOT/scripts/check.sh" "$p"
+	done
+}
+
 run_suite() {
 	case $1 in
 	build-rust | build-c) suite_build "${1#build-}" ;;
 	boot-rust | boot-c) suite_boot "${1#boot-}" ;;
 	kunit-rust | kunit-c | kunit-debug) suite_kunit "${1#kunit-}" ;;
 	e2e-rust | e2e-c) suite_e2e "${1#e2e-}" ;;
+	lint) suite_lint ;;
 	*) die "unknown suite '$1'" ;;
 	esac
 }
 
 suites=("$@")
 if [ "${suites[0]:-all}" = all ]; then
-	suites=(build-rust boot-rust kunit-rust e2e-rust build-c boot-c kunit-c e2e-c)
+	suites=(build-rust boot-rust kunit-rust e2e-rust build-c boot-c kunit-c e2e-c lint)
 fi
 
 # Build what the suites need first.

@@ -145,18 +145,28 @@ pub unsafe extern "C" fn vhost_task_start(vtsk: *mut bindings::vhost_task) {
 ///
 /// # Safety
 ///
-/// `vtsk` must come from `vhost_task_create()` and not be stopped before; it is freed.
+/// `vtsk` must come from `vhost_task_create()` and not be stopped before; it is freed. No
+/// `vhost_task_start()` on it may run concurrently, and `vhost_task_wake()` may only until this
+/// returns.
 #[no_mangle]
 pub unsafe extern "C" fn vhost_task_stop(vtsk: *mut bindings::vhost_task) {
-    // SAFETY: `vtsk` came from `KBox::into_raw` in `vhost_task_create()` and the caller gives
-    // it back for good.
-    let vtsk = unsafe { KBox::from_raw(vtsk.cast::<CVhostTask>()) };
-    match KBox::into_inner(vtsk).state.into_inner() {
-        Some(State::Started(task)) => task.stop(),
+    let vtsk = vtsk.cast::<CVhostTask>();
+    // SAFETY: `vtsk` is live. Only a shared reference is made: `vhost_task_wake()` may read
+    // `task` concurrently until the worker has exited.
+    let task = unsafe { &*vtsk };
+    // SAFETY: nothing else touches the state meanwhile, as the caller promises.
+    match unsafe { (*task.state.get()).take() } {
+        // Waits for the worker's exit.
+        Some(State::Started(started)) => started.stop(),
         // Never started: its worker exits without calling either function.
-        Some(State::Created(task)) => drop(task),
+        Some(State::Created(created)) => drop(created),
         None => {}
     }
+    // Only now that the worker is gone, and with it any reason to wake it, free the memory, as
+    // the C implementation does.
+    // SAFETY: `vtsk` came from `KBox::into_raw` in `vhost_task_create()` and the caller gives
+    // it back for good; `task` is not used anymore.
+    drop(unsafe { KBox::from_raw(vtsk) });
 }
 
 /// Wakes the task's worker so that it calls `func` again.

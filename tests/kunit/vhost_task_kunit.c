@@ -29,6 +29,7 @@
 #include <linux/kthread.h>
 #include <linux/nsproxy.h>
 #include <linux/random.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -108,7 +109,9 @@ static bool vt_fn(void *data)
 		p->files = current->files;
 		p->cred = current->cred;
 		p->nsproxy = current->nsproxy;
+		rcu_read_lock();
 		p->cgroups = task_css_set(current);
+		rcu_read_unlock();
 		p->blocked = current->blocked;
 		get_task_comm(p->comm, current);
 		p->task = get_task_struct(current);
@@ -370,7 +373,9 @@ static void worker_shares_creator_creds_namespaces_and_cgroups(struct kunit *tes
 	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
 	KUNIT_EXPECT_PTR_EQ(test, p.cred, current->cred);
 	KUNIT_EXPECT_PTR_EQ(test, p.nsproxy, current->nsproxy);
+	rcu_read_lock();
 	KUNIT_EXPECT_PTR_EQ(test, p.cgroups, task_css_set(current));
+	rcu_read_unlock();
 	vt_stop(vtsk, &p);
 	vt_probe_put(&p);
 }
@@ -691,6 +696,16 @@ static int vt_waker_fn(void *data)
 	return 0;
 }
 
+/* Wait until the waker has woken the task @n times in all. */
+static bool vt_wait_wakes(struct vt_waker *w, int n)
+{
+	unsigned long end = jiffies + VT_TIMEOUT;
+
+	while (atomic_read(&w->wakes) < n && time_before(jiffies, end))
+		usleep_range(50, 100);
+	return atomic_read(&w->wakes) >= n;
+}
+
 /*
  * Another thread wakes the task in a loop while it is being stopped. As in
  * vhost, the wakes end before the task is freed: fn, held while the stop is
@@ -703,6 +718,7 @@ static void stop_racing_with_wakes_from_another_thread(struct kunit *test)
 	for (round = 0; round < 50; round++) {
 		struct task_struct *stopper, *waker;
 		struct vt_waker w = {};
+		int wakes;
 		struct vt_probe p;
 
 		vt_probe_init(&p);
@@ -713,18 +729,21 @@ static void stop_racing_with_wakes_from_another_thread(struct kunit *test)
 		waker = kthread_run(vt_waker_fn, &w, "vt-waker");
 		KUNIT_ASSERT_FALSE(test, IS_ERR(waker));
 		KUNIT_ASSERT_TRUE(test, vt_hold(w.vtsk, &p));
+		KUNIT_ASSERT_TRUE(test, vt_wait_wakes(&w, 1));
 		/* Stop from a third thread while the waker goes on. */
 		stopper = kthread_create(vt_stop_fn, w.vtsk, "vt-stopper");
 		KUNIT_ASSERT_FALSE(test, IS_ERR(stopper));
 		get_task_struct(stopper);
+		wakes = atomic_read(&w.wakes);
 		wake_up_process(stopper);
 		udelay(get_random_u32_below(500));
+		/* Make sure wakes and the stop overlapped. */
+		KUNIT_EXPECT_TRUE(test, vt_wait_wakes(&w, wakes + 10));
 		WRITE_ONCE(w.done, true);
 		KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&w.finished, VT_TIMEOUT) > 0);
 		vt_release(&p);
 		KUNIT_EXPECT_TRUE(test, vt_wait_exited(stopper));
 		put_task_struct(stopper);
-		KUNIT_EXPECT_GT(test, atomic_read(&w.wakes), 0);
 		KUNIT_EXPECT_EQ(test, atomic_read(&p.kills), 0);
 		KUNIT_EXPECT_EQ(test, atomic_read(&p.in_fn), 0);
 		vt_probe_put(&p);

@@ -115,8 +115,10 @@ PY
 		# Once more with user space after the suites, to have kmemleak scan.
 		local klog=$BUILD/log/kmemleak-debug.log rc=0
 		"$ROOT/scripts/vm.sh" --image "$(image_of debug)" --timeout 1800 --log "$klog" \
-			--append "kunit.enable=1 kunit.filter_glob=vhost_task*" \
+			--append "kunit.enable=1 kunit.filter_glob=vhost_task* loglevel=7" \
 			--initramfs kmemleak-scan >/dev/null 2>&1 || rc=$?
+		check "kunit-debug.kmemleak_boot_ran_both_suites" \
+			test "$(grep -a -c '^# Totals: pass:[0-9]* fail:0 ' "$klog")" -eq 2
 		check "kunit-debug.kmemleak_suspects_nothing_after_the_suites" test "$rc" -eq 0
 		check "kunit-debug.log_free_of_lockdep_kasan_kmemleak_warning_bug" \
 			"$ROOT/scripts/check-debug-log.sh" "$BUILD/obj-debug/test.log" "$klog"
@@ -172,7 +174,7 @@ run_suite() {
 
 suites=("$@")
 if [ "${suites[0]:-all}" = all ]; then
-	suites=(build-rust boot-rust kunit-rust e2e-rust build-c boot-c kunit-c e2e-c lint)
+	suites=(build-rust boot-rust kunit-rust e2e-rust build-c boot-c kunit-c e2e-c kunit-debug lint)
 fi
 
 # Build what the suites need first.

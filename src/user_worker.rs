@@ -8,17 +8,18 @@
 //! `PF_USER_WORKER` thread of that thread's process: it shares the process's address space,
 //! credentials, cgroups, namespaces and signal handlers, shows up in `/proc/<pid>/task`, and
 //! counts against `RLIMIT_NPROC` and the pids controller like any other thread of the process.
-//! Unlike a user thread it never returns to user space: it runs the closure it was created
+//! Unlike a user thread it never returns to user space: it runs the function it was created
 //! with, then exits. vhost and io_uring run their workers this way.
 //!
 //! The worker has no file table (`no_files`) and is invisible to ptrace (`CLONE_UNTRACED`).
 //!
 //! A worker is created inactive ([`NewUserWorker`]) so that the creator can finish setting up
-//! before anything runs, then [`NewUserWorker::start`] makes it a running [`UserWorker`]. The
-//! closure gets a [`WorkerContext`]: the operations that only make sense on the worker itself,
-//! such as taking its signals. It must call [`WorkerContext::get_signal`] when
-//! [`WorkerContext::signal_pending`] says so, and return when that reports that the process is
-//! exiting, or the process cannot finish dying.
+//! before anything runs, then [`NewUserWorker::start`] makes it a running [`UserWorker`]. It
+//! runs a function on data of type `T` that the handle and the worker share, in one allocation
+//! with the worker's own bookkeeping. The function gets a [`WorkerContext`]: the operations that
+//! only make sense on the worker itself, such as taking its signals. It must call
+//! [`WorkerContext::get_signal`] when [`WorkerContext::signal_pending`] says so, and return when
+//! that reports that the process is exiting, or the process cannot finish dying.
 
 use crate::completion::Completion;
 use core::{
@@ -41,20 +42,19 @@ const CLONE_FLAGS: u64 = (bindings::CLONE_FS
     | bindings::CLONE_THREAD
     | bindings::CLONE_SIGHAND) as u64;
 
-/// State shared by the handle and the worker thread.
+/// What the handle and the worker thread share: one allocation per worker.
 #[pin_data]
-struct Shared {
-    /// Set before a never-started worker is woken up: it must exit without running its closure.
+struct Shared<T> {
+    /// What the worker runs.
+    func: fn(&WorkerContext, &T),
+    /// Set before a never-started worker is woken up: it must exit without running `func`.
     cancelled: AtomicBool,
-    /// Completed by the worker once its closure has returned and been dropped.
+    /// Completed by the worker once `func` has returned.
     #[pin]
     exited: Completion,
-}
-
-/// What the worker thread owns: handed over through `kernel_clone_args.fn_arg`.
-struct Payload<F> {
-    shared: Arc<Shared>,
-    func: F,
+    /// The caller's data.
+    #[pin]
+    data: T,
 }
 
 /// Returns the raw `task_struct` behind `task`.
@@ -66,54 +66,53 @@ pub fn task_as_raw(task: &Task) -> *mut bindings::task_struct {
 /// A user worker that was created but has not run yet.
 ///
 /// Dropping it without [`start`](Self::start) is sound: the thread is then woken up only to
-/// drop the closure and exit, and the drop returns once it has done so.
+/// exit without calling its function, and the drop returns once it has done so.
 ///
 /// # Invariants
 ///
 /// `task` was returned by `copy_process()` for this worker and has not been passed to
-/// `wake_up_new_task()` yet. Its thread function owns a `Payload` holding a clone of `shared`.
-pub struct NewUserWorker {
+/// `wake_up_new_task()` yet. Its thread function owns a reference to `shared`.
+pub struct NewUserWorker<T: Send + Sync + 'static> {
     task: ARef<Task>,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<T>>,
 }
 
-impl NewUserWorker {
+impl<T: Send + Sync + 'static> NewUserWorker<T> {
     /// Creates a user worker named `name` (truncated to `TASK_COMM_LEN - 1` bytes) in the calling
-    /// thread's process. Once started, it runs `func` then exits.
+    /// thread's process, with `data`. Once started, it runs `func` on the data, then exits; the
+    /// data lives until both the worker and the handle are gone.
     ///
-    /// Fails with the error of `copy_process()`: `EAGAIN` at `RLIMIT_NPROC` or the thread
-    /// limit, `EAGAIN` at the pids controller's `pids.max`, `ENOMEM`, `EINTR`/`ERESTARTNOINTR`
-    /// when the process is exiting or a signal arrived meanwhile. Nothing is leaked then.
+    /// Fails with the error of `data`'s initialiser, `ENOMEM`, or that of `copy_process()`:
+    /// `EAGAIN` at `RLIMIT_NPROC`, the thread limit or the pids controller's `pids.max`,
+    /// `ERESTARTNOINTR` when the caller has a signal pending, `EINTR` when it is being killed.
+    /// Nothing is leaked then.
     ///
     /// Must be called from a thread of the process that should own the worker (not from
     /// interrupt context).
-    pub fn new<F>(name: &CStr, func: F) -> Result<Self>
-    where
-        F: FnOnce(&WorkerContext) + Send + 'static,
-    {
+    pub fn new(
+        name: &CStr,
+        data: impl PinInit<T, Error>,
+        func: fn(&WorkerContext, &T),
+    ) -> Result<Self> {
         let shared = Arc::pin_init(
-            pin_init!(Shared {
+            try_pin_init!(Shared {
+                func,
                 cancelled: AtomicBool::new(false),
                 exited <- Completion::new(),
-            }),
+                data <- data,
+            }? Error),
             GFP_KERNEL,
         )?;
-        let payload = KBox::new(
-            Payload {
-                shared: shared.clone(),
-                func,
-            },
-            GFP_KERNEL,
-        )?;
-        let payload = KBox::into_raw(payload);
+        // The worker's own reference, handed over to it through `fn_arg`.
+        let arg = Arc::into_raw(shared.clone());
 
         // SAFETY: `kernel_clone_args` is a plain C struct for which all zeroes is a valid value
         // (null pointers, zero flags).
         let mut args: bindings::kernel_clone_args = unsafe { core::mem::zeroed() };
         args.flags = CLONE_FLAGS;
         args.exit_signal = 0;
-        args.fn_ = Some(worker_fn::<F>);
-        args.fn_arg = payload.cast();
+        args.fn_ = Some(worker_fn::<T>);
+        args.fn_arg = arg.cast_mut().cast();
         args.name = name.as_char_ptr();
         args.set_user_worker(1);
         args.set_no_files(1);
@@ -126,9 +125,9 @@ impl NewUserWorker {
         let task = match from_err_ptr(task) {
             Ok(task) => task,
             Err(e) => {
-                // SAFETY: no thread was created, so `payload`, from `KBox::into_raw` above, is
+                // SAFETY: no thread was created, so the reference from `Arc::into_raw` above is
                 // still ours alone.
-                drop(unsafe { KBox::from_raw(payload) });
+                drop(unsafe { Arc::from_raw(arg) });
                 return Err(e);
             }
         };
@@ -137,8 +136,7 @@ impl NewUserWorker {
         // up, so it cannot exit and drop its reference while we take ours.
         let task = ARef::from(unsafe { &*task.cast::<Task>() });
 
-        // INVARIANT: the task is new and not woken up; `worker_fn` owns the payload, which holds
-        // a clone of `shared`.
+        // INVARIANT: the task is new and not woken up; `worker_fn` owns the reference `arg`.
         Ok(Self { task, shared })
     }
 
@@ -147,8 +145,13 @@ impl NewUserWorker {
         &self.task
     }
 
-    /// Starts the worker: its closure runs from now on.
-    pub fn start(self) -> UserWorker {
+    /// The data the worker shares with this handle.
+    pub fn data(&self) -> &T {
+        &self.shared.data
+    }
+
+    /// Starts the worker: its function runs from now on.
+    pub fn start(self) -> UserWorker<T> {
         let this = ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so each field is moved out exactly
         // once.
@@ -158,12 +161,12 @@ impl NewUserWorker {
         // `this` is consumed, so it is woken up only this once.
         unsafe { bindings::wake_up_new_task(task_as_raw(&task)) };
 
-        // INVARIANT: the task has been started and its closure will complete `exited`.
+        // INVARIANT: the task has been started and will complete `exited`.
         UserWorker { task, shared }
     }
 }
 
-impl Drop for NewUserWorker {
+impl<T: Send + Sync + 'static> Drop for NewUserWorker<T> {
     fn drop(&mut self) {
         // Released by `wake_up_new_task()`, which the worker's first instruction comes after.
         self.shared.cancelled.store(true, Ordering::Release);
@@ -176,22 +179,27 @@ impl Drop for NewUserWorker {
 
 /// A running user worker.
 ///
-/// Dropping the handle does not stop the worker, which runs until its closure returns; see
+/// Dropping the handle does not stop the worker, which runs until its function returns; see
 /// [`wait_exited`](Self::wait_exited) to wait for that.
 ///
 /// # Invariants
 ///
-/// `task` has been started, and its thread completes `shared.exited` once its closure has
+/// `task` has been started, and its thread completes `shared.exited` once its function has
 /// returned.
-pub struct UserWorker {
+pub struct UserWorker<T: Send + Sync + 'static> {
     task: ARef<Task>,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<T>>,
 }
 
-impl UserWorker {
+impl<T: Send + Sync + 'static> UserWorker<T> {
     /// The worker's task. The reference stays valid after the worker has exited.
     pub fn task(&self) -> &Task {
         &self.task
+    }
+
+    /// The data the worker shares with this handle.
+    pub fn data(&self) -> &T {
+        &self.shared.data
     }
 
     /// Wakes the worker up if it is sleeping in [`WorkerContext::schedule`].
@@ -199,20 +207,20 @@ impl UserWorker {
         self.task.wake_up();
     }
 
-    /// Waits until the worker's closure has returned and been dropped.
+    /// Waits until the worker's function has returned.
     pub fn wait_exited(&self) {
         self.shared.exited.wait_for_completion();
     }
 
-    /// Returns whether the worker's closure has returned and been dropped.
+    /// Returns whether the worker's function has returned.
     pub fn has_exited(&self) -> bool {
         self.shared.exited.is_done()
     }
 }
 
-/// What a worker's closure may do to the worker itself.
+/// What a worker's function may do to the worker itself.
 ///
-/// Only the worker's closure is given one, and it cannot be sent to another thread, so every
+/// Only the worker's function is given one, and it cannot be sent to another thread, so every
 /// method acts on the worker thread, which is `current` when it is called.
 pub struct WorkerContext {
     _not_send: PhantomData<*mut ()>,
@@ -235,7 +243,7 @@ impl WorkerContext {
 
     /// Takes the worker's pending signals as the kernel does for a user worker: a stop signal
     /// stops it (job control and the freezer), a fatal one (SIGKILL, `exit_group`, `exec`,
-    /// a core dump of the process) is reported by returning `true`. The closure must then
+    /// a core dump of the process) is reported by returning `true`. The function must then
     /// return, so that the worker exits and the process can finish dying.
     pub fn get_signal(&self) -> bool {
         let mut ksig = MaybeUninit::<bindings::ksignal>::uninit();
@@ -260,45 +268,39 @@ impl WorkerContext {
 
     /// Sleeps until woken up if the state is not `TASK_RUNNING`; otherwise yields.
     pub fn schedule(&self) {
-        // SAFETY: a user worker may sleep; the closure holds no spinlock across this call, as
+        // SAFETY: a user worker may sleep; the function holds no spinlock across this call, as
         // it could not have taken one through the safe API without releasing it.
         unsafe { bindings::schedule() };
     }
 }
 
-/// The worker thread's function, called by `ret_from_fork` with the `Payload` of
-/// [`NewUserWorker::new`]. It never returns: it ends in `do_exit()`.
+/// The worker thread's function, called by `ret_from_fork` with the reference that
+/// [`NewUserWorker::new`] handed over. It never returns: it ends in `do_exit()`.
 ///
 /// # Safety
 ///
-/// `arg` must be a `Payload<F>` from `KBox::into_raw` that nothing else owns, and this must be
-/// called in the user worker it was created for.
-unsafe extern "C" fn worker_fn<F>(arg: *mut c_void) -> c_int
-where
-    F: FnOnce(&WorkerContext) + Send + 'static,
-{
-    // SAFETY: the caller hands over the ownership of the payload.
-    let payload = unsafe { KBox::from_raw(arg.cast::<Payload<F>>()) };
-    run_payload(payload);
-    // SAFETY: the payload has been dropped and nothing of this frame needs dropping: `do_exit`
+/// `arg` must come from `Arc::<Shared<T>>::into_raw` and its reference be owned by nothing else,
+/// and this must be called in the user worker it was created for.
+unsafe extern "C" fn worker_fn<T: Send + Sync + 'static>(arg: *mut c_void) -> c_int {
+    // SAFETY: the caller hands over the reference.
+    let shared = unsafe { Arc::<Shared<T>>::from_raw(arg.cast_const().cast()) };
+    run(shared);
+    // SAFETY: `run` dropped the reference, and nothing of this frame needs dropping: `do_exit`
     // ends the thread for good.
     unsafe { bindings::do_exit(0) }
 }
 
-/// Runs the worker's closure unless it was cancelled, drops everything it owns, then completes
-/// `exited`.
-fn run_payload<F>(payload: KBox<Payload<F>>)
-where
-    F: FnOnce(&WorkerContext) + Send + 'static,
-{
-    let Payload { shared, func } = KBox::into_inner(payload);
+/// Runs the worker's function unless it was cancelled, then completes `exited` and drops the
+/// worker's reference.
+fn run<T: Send + Sync + 'static>(shared: Arc<Shared<T>>) {
     // Pairs with the store before `wake_up_new_task()` in `NewUserWorker::drop`.
     if !shared.cancelled.load(Ordering::Acquire) {
-        func(&WorkerContext {
-            _not_send: PhantomData,
-        });
-    } else {
-        drop(func);
+        (shared.func)(
+            &WorkerContext {
+                _not_send: PhantomData,
+            },
+            &shared.data,
+        );
     }
     shared.exited.complete_all();
 }

@@ -19,7 +19,7 @@
 
 use crate::user_worker::{NewUserWorker, UserWorker, WorkerContext};
 use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::{new_mutex, prelude::*, str::CStr, sync::Arc, sync::Mutex, task::Task};
+use kernel::{new_mutex, prelude::*, str::CStr, sync::Mutex, task::Task};
 
 /// The work a vhost task runs.
 pub trait VhostWork: Send + Sync + 'static {
@@ -40,7 +40,7 @@ pub trait VhostWork: Send + Sync + 'static {
 #[pin_data]
 struct Inner<W> {
     work: W,
-    /// Set by the owner to make the worker exit. Written under `exit`, read locklessly by the
+    /// Set by the owner to make the worker exit. Written under `killed`, read locklessly by the
     /// worker loop.
     stop: AtomicBool,
     /// Whether the worker took the kill path. Its lock serialises that path with
@@ -53,25 +53,21 @@ struct Inner<W> {
 ///
 /// Dropping it is sound: the worker then exits without running any work.
 pub struct NewVhostTask<W: VhostWork> {
-    worker: NewUserWorker,
-    inner: Arc<Inner<W>>,
+    worker: NewUserWorker<Inner<W>>,
 }
 
 impl<W: VhostWork> NewVhostTask<W> {
     /// Creates a vhost task named `name` in the calling thread's process. See
     /// [`NewUserWorker::new`] for the errors.
     pub fn new(name: &CStr, work: W) -> Result<Self> {
-        let inner = Arc::pin_init(
-            pin_init!(Inner {
-                work,
-                stop: AtomicBool::new(false),
-                killed <- new_mutex!(false, "vhost_task::killed"),
-            }),
-            GFP_KERNEL,
-        )?;
-        let shared = inner.clone();
-        let worker = NewUserWorker::new(name, move |ctx| worker_loop(ctx, &shared))?;
-        Ok(Self { worker, inner })
+        let inner = try_pin_init!(Inner {
+            work,
+            stop: AtomicBool::new(false),
+            killed <- new_mutex!(false, "vhost_task::killed"),
+        }? Error);
+        Ok(Self {
+            worker: NewUserWorker::new(name, inner, worker_loop::<W>)?,
+        })
     }
 
     /// The worker's task.
@@ -81,22 +77,20 @@ impl<W: VhostWork> NewVhostTask<W> {
 
     /// The work the task runs.
     pub fn work(&self) -> &W {
-        &self.inner.work
+        &self.worker.data().work
     }
 
     /// Starts the worker loop.
     pub fn start(self) -> VhostTask<W> {
         VhostTask {
             worker: self.worker.start(),
-            inner: self.inner,
         }
     }
 }
 
 /// A running vhost task. Dropping it stops it, like [`stop`](Self::stop).
 pub struct VhostTask<W: VhostWork> {
-    worker: UserWorker,
-    inner: Arc<Inner<W>>,
+    worker: UserWorker<Inner<W>>,
 }
 
 impl<W: VhostWork> VhostTask<W> {
@@ -107,7 +101,7 @@ impl<W: VhostWork> VhostTask<W> {
 
     /// The work the task runs.
     pub fn work(&self) -> &W {
-        &self.inner.work
+        &self.worker.data().work
     }
 
     /// Wakes the worker up so that it calls [`VhostWork::run`] again.
@@ -129,10 +123,11 @@ impl<W: VhostWork> VhostTask<W> {
 
 impl<W: VhostWork> Drop for VhostTask<W> {
     fn drop(&mut self) {
+        let inner = self.worker.data();
         {
-            let killed = self.inner.killed.lock();
+            let killed = inner.killed.lock();
             if !*killed {
-                self.inner.stop.store(true, Ordering::SeqCst);
+                inner.stop.store(true, Ordering::SeqCst);
                 // Its barrier pairs with the one in `set_interruptible()` in the loop: either the
                 // worker sees `stop`, or this sees it about to sleep and wakes it up.
                 self.worker.wake_up();

@@ -10,7 +10,7 @@
 
 use crate::{
     c_abi,
-    user_worker::{task_as_raw, NewUserWorker, UserWorker},
+    user_worker::{task_as_raw, NewUserWorker, UserWorker, WorkerContext},
     vhost_task::{NewVhostTask, VhostWork},
 };
 use core::{
@@ -104,60 +104,86 @@ impl Drop for DropCount {
     }
 }
 
-/// What the closure of a test user worker saw.
-#[derive(Default)]
+/// The data of a test user worker: what its function saw, and a drop counter.
 struct Seen {
+    hold_ms: u32,
     ran: AtomicBool,
     pid: AtomicI32,
     current_is_ctx_task: AtomicBool,
     signal_pending: AtomicBool,
+    /// Also set when the function ran, readable after the data is gone.
+    ran_out: Arc<AtomicBool>,
+    _drops: DropCount,
 }
 
-/// Makes a worker whose closure records into `seen`, and sleeps for `hold_ms` first.
-fn seen_worker(seen: &Arc<Seen>, hold_ms: u32) -> Result<NewUserWorker> {
-    let s = seen.clone();
-    NewUserWorker::new(c_str!("vt-rust"), move |ctx| {
-        msleep(hold_ms);
-        // SAFETY: `get_current()` has no preconditions.
-        let current = unsafe { bindings::get_current() };
-        s.current_is_ctx_task
-            .store(task_as_raw(ctx.task()) == current, Ordering::SeqCst);
-        s.pid.store(ctx.task().pid(), Ordering::SeqCst);
-        s.signal_pending
-            .store(ctx.signal_pending(), Ordering::SeqCst);
-        s.ran.store(true, Ordering::SeqCst);
-    })
+/// What outlives a test worker's data.
+struct Outside {
+    drops: Arc<AtomicUsize>,
+    ran: Arc<AtomicBool>,
+}
+
+/// The function of a test user worker: sleeps `hold_ms`, then records what it sees.
+fn record(ctx: &WorkerContext, s: &Seen) {
+    msleep(s.hold_ms);
+    // SAFETY: `get_current()` has no preconditions.
+    let current = unsafe { bindings::get_current() };
+    s.current_is_ctx_task
+        .store(task_as_raw(ctx.task()) == current, Ordering::SeqCst);
+    s.pid.store(ctx.task().pid(), Ordering::SeqCst);
+    s.signal_pending
+        .store(ctx.signal_pending(), Ordering::SeqCst);
+    s.ran.store(true, Ordering::SeqCst);
+    s.ran_out.store(true, Ordering::SeqCst);
+}
+
+/// The data of a worker running [`record`] after `hold_ms`, and what outlives it.
+fn seen(hold_ms: u32) -> Result<(Seen, Outside)> {
+    let out = Outside {
+        drops: Arc::new(AtomicUsize::new(0), GFP_KERNEL)?,
+        ran: Arc::new(AtomicBool::new(false), GFP_KERNEL)?,
+    };
+    let seen = Seen {
+        hold_ms,
+        ran: AtomicBool::new(false),
+        pid: AtomicI32::new(0),
+        current_is_ctx_task: AtomicBool::new(false),
+        signal_pending: AtomicBool::new(false),
+        ran_out: out.ran.clone(),
+        _drops: DropCount(out.drops.clone()),
+    };
+    Ok((seen, out))
+}
+
+/// A worker running [`record`] after `hold_ms`, and what outlives its data.
+fn seen_worker(hold_ms: u32) -> Result<(NewUserWorker<Seen>, Outside)> {
+    let (seen, out) = seen(hold_ms)?;
+    Ok((NewUserWorker::new(c_str!("vt-rust"), seen, record)?, out))
 }
 
 #[no_mangle]
 extern "C" fn vhost_task_rust_test_new_user_worker_runs_nothing_until_started(
     test: *mut bindings::kunit,
 ) {
-    let Ok(seen) = Arc::new(Seen::default(), GFP_KERNEL) else {
-        return expect!(test, false);
-    };
-    let Ok(new) = seen_worker(&seen, 0) else {
+    let Ok((new, _out)) = seen_worker(0) else {
         return expect!(test, false);
     };
     msleep(50);
-    expect!(test, !seen.ran.load(Ordering::SeqCst));
+    expect!(test, !new.data().ran.load(Ordering::SeqCst));
     let worker = new.start();
     worker.wait_exited();
-    expect!(test, seen.ran.load(Ordering::SeqCst));
+    expect!(test, worker.data().ran.load(Ordering::SeqCst));
 }
 
 #[no_mangle]
-extern "C" fn vhost_task_rust_test_user_worker_closure_runs_in_the_worker_task(
+extern "C" fn vhost_task_rust_test_user_worker_function_runs_in_the_worker_task(
     test: *mut bindings::kunit,
 ) {
-    let Ok(seen) = Arc::new(Seen::default(), GFP_KERNEL) else {
-        return expect!(test, false);
-    };
-    let Ok(new) = seen_worker(&seen, 0) else {
+    let Ok((new, _out)) = seen_worker(0) else {
         return expect!(test, false);
     };
     let worker = new.start();
     worker.wait_exited();
+    let seen = worker.data();
     expect!(test, seen.current_is_ctx_task.load(Ordering::SeqCst));
     expect!(test, seen.pid.load(Ordering::SeqCst) == worker.task().pid());
     // SAFETY: `get_current()` has no preconditions.
@@ -170,46 +196,38 @@ extern "C" fn vhost_task_rust_test_user_worker_closure_runs_in_the_worker_task(
     expect!(test, flags & bindings::PF_KTHREAD == 0);
 }
 
-/// A worker whose closure owns a `DropCount`; returns the worker and the count.
-fn counted_worker(hold_ms: u32) -> Result<(NewUserWorker, Arc<AtomicUsize>, Arc<AtomicBool>)> {
-    let drops = Arc::new(AtomicUsize::new(0), GFP_KERNEL)?;
-    let ran = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
-    let guard = DropCount(drops.clone());
-    let r = ran.clone();
-    let new = NewUserWorker::new(c_str!("vt-rust-drop"), move |_ctx| {
-        let _guard = guard;
-        msleep(hold_ms);
-        r.store(true, Ordering::SeqCst);
-    })?;
-    Ok((new, drops, ran))
-}
-
 #[no_mangle]
-extern "C" fn vhost_task_rust_test_user_worker_closure_is_dropped_after_it_returns(
+extern "C" fn vhost_task_rust_test_user_worker_data_lives_until_worker_and_handle_are_gone(
     test: *mut bindings::kunit,
 ) {
-    let Ok((new, drops, ran)) = counted_worker(0) else {
+    let Ok((new, out)) = seen_worker(0) else {
         return expect!(test, false);
     };
-    expect!(test, drops.load(Ordering::SeqCst) == 0);
     let worker = new.start();
     worker.wait_exited();
-    expect!(test, ran.load(Ordering::SeqCst));
-    expect!(test, drops.load(Ordering::SeqCst) == 1);
+    expect!(test, worker.data().ran.load(Ordering::SeqCst));
+    // The handle still holds the data.
+    msleep(20);
+    expect!(test, out.drops.load(Ordering::SeqCst) == 0);
+    drop(worker);
+    // The worker drops its reference right after it has exited its function.
+    expect!(test, wait_until(|| out.drops.load(Ordering::SeqCst) == 1));
 }
 
 #[no_mangle]
-extern "C" fn vhost_task_rust_test_dropping_a_never_started_user_worker_drops_closure_unrun(
+extern "C" fn vhost_task_rust_test_dropping_a_never_started_user_worker_runs_nothing(
     test: *mut bindings::kunit,
 ) {
-    let Ok((new, drops, ran)) = counted_worker(0) else {
+    let Ok((new, out)) = seen_worker(0) else {
         return expect!(test, false);
     };
     let task = ARefTask::from(new.task());
     drop(new);
-    // The drop returns once the worker dropped the closure without calling it.
-    expect!(test, !ran.load(Ordering::SeqCst));
-    expect!(test, drops.load(Ordering::SeqCst) == 1);
+    // The drop returns once the worker exited without calling its function; the worker's
+    // reference to the data goes right after.
+    expect!(test, !out.ran.load(Ordering::SeqCst));
+    expect!(test, wait_until(|| out.drops.load(Ordering::SeqCst) == 1));
+    expect!(test, !out.ran.load(Ordering::SeqCst));
     // And the thread goes away.
     expect!(test, wait_until(|| exit_state(&task) != 0));
 }
@@ -223,25 +241,25 @@ fn exit_state(task: &kernel::task::Task) -> i32 {
 }
 
 #[no_mangle]
-extern "C" fn vhost_task_rust_test_user_worker_has_exited_only_after_the_closure_returned(
+extern "C" fn vhost_task_rust_test_user_worker_has_exited_only_after_the_function_returned(
     test: *mut bindings::kunit,
 ) {
-    let Ok((new, _drops, ran)) = counted_worker(200) else {
+    let Ok((new, _out)) = seen_worker(200) else {
         return expect!(test, false);
     };
-    let worker: UserWorker = new.start();
+    let worker: UserWorker<Seen> = new.start();
     msleep(20);
     expect!(test, !worker.has_exited());
     worker.wait_exited();
     expect!(test, worker.has_exited());
-    expect!(test, ran.load(Ordering::SeqCst));
+    expect!(test, worker.data().ran.load(Ordering::SeqCst));
 }
 
 #[no_mangle]
 extern "C" fn vhost_task_rust_test_user_worker_task_reference_outlives_the_thread(
     test: *mut bindings::kunit,
 ) {
-    let Ok((new, _drops, _ran)) = counted_worker(0) else {
+    let Ok((new, _out)) = seen_worker(0) else {
         return expect!(test, false);
     };
     let pid = new.task().pid();
@@ -258,35 +276,31 @@ extern "C" fn vhost_task_rust_test_user_worker_task_reference_outlives_the_threa
 extern "C" fn vhost_task_rust_test_user_worker_context_sees_no_signal_when_none_was_sent(
     test: *mut bindings::kunit,
 ) {
-    let Ok(seen) = Arc::new(Seen::default(), GFP_KERNEL) else {
+    let Ok((new, _out)) = seen_worker(0) else {
         return expect!(test, false);
     };
-    let Ok(new) = seen_worker(&seen, 0) else {
-        return expect!(test, false);
-    };
-    new.start().wait_exited();
-    expect!(test, seen.ran.load(Ordering::SeqCst));
-    expect!(test, !seen.signal_pending.load(Ordering::SeqCst));
+    let worker = new.start();
+    worker.wait_exited();
+    expect!(test, worker.data().ran.load(Ordering::SeqCst));
+    expect!(test, !worker.data().signal_pending.load(Ordering::SeqCst));
 }
 
 #[no_mangle]
-extern "C" fn vhost_task_rust_test_user_worker_create_failure_returns_eagain_and_drops_closure(
+extern "C" fn vhost_task_rust_test_user_worker_create_failure_returns_eagain_and_frees_data(
     test: *mut bindings::kunit,
 ) {
     // SAFETY: the case's kthread is ours to turn into an unprivileged user.
     expect!(test, unsafe { vhost_task_test_become_limited_user(1) } == 0);
-    match counted_worker(0) {
+    let Ok((seen, out)) = seen(0) else {
+        return expect!(test, false);
+    };
+    match NewUserWorker::new(c_str!("vt-rust-fail"), seen, record) {
         Err(e) => expect!(test, e == EAGAIN),
         Ok(_) => expect!(test, false),
     }
-    // The closure was built and dropped inside the failed `new`: check with a fresh one.
-    let Ok(drops) = Arc::new(AtomicUsize::new(0), GFP_KERNEL) else {
-        return expect!(test, false);
-    };
-    let guard = DropCount(drops.clone());
-    let res = NewUserWorker::new(c_str!("vt-rust-fail"), move |_ctx| drop(guard));
-    expect!(test, res.is_err());
-    expect!(test, drops.load(Ordering::SeqCst) == 1);
+    // No thread: the data went with the failed call, unused.
+    expect!(test, out.drops.load(Ordering::SeqCst) == 1);
+    expect!(test, !out.ran.load(Ordering::SeqCst));
 }
 
 /// A [`VhostWork`] that counts what happens to it.

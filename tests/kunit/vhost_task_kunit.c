@@ -981,13 +981,13 @@ static struct kunit_suite vhost_task_suite = {
 #ifdef CONFIG_VHOST_TASK_RUST
 static struct kunit_case vhost_task_rust_cases[] = {
 	VT_RUST_CASE(new_user_worker_runs_nothing_until_started),
-	VT_RUST_CASE(user_worker_closure_runs_in_the_worker_task),
-	VT_RUST_CASE(user_worker_closure_is_dropped_after_it_returns),
-	VT_RUST_CASE(dropping_a_never_started_user_worker_drops_closure_unrun),
-	VT_RUST_CASE(user_worker_has_exited_only_after_the_closure_returned),
+	VT_RUST_CASE(user_worker_function_runs_in_the_worker_task),
+	VT_RUST_CASE(user_worker_data_lives_until_worker_and_handle_are_gone),
+	VT_RUST_CASE(dropping_a_never_started_user_worker_runs_nothing),
+	VT_RUST_CASE(user_worker_has_exited_only_after_the_function_returned),
 	VT_RUST_CASE(user_worker_task_reference_outlives_the_thread),
 	VT_RUST_CASE(user_worker_context_sees_no_signal_when_none_was_sent),
-	VT_RUST_CASE(user_worker_create_failure_returns_eagain_and_drops_closure),
+	VT_RUST_CASE(user_worker_create_failure_returns_eagain_and_frees_data),
 	VT_RUST_CASE(vhost_task_wake_reruns_work),
 	VT_RUST_CASE(vhost_task_drop_stops_and_waits_for_the_worker),
 	VT_RUST_CASE(vhost_task_stop_drops_the_work_before_returning),

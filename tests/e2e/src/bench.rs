@@ -10,10 +10,11 @@ fn report(name: &str, value: f64, unit: &str) {
     println!("BENCH {name} {value:.1} {unit}");
 }
 
-/// Owner cycles: open /dev/vhost-net, `VHOST_SET_OWNER` (vhost_task_create + start, timed),
+/// Owner cycles in worker `mode`: open /dev/vhost-net, `VHOST_SET_OWNER` (vhost_task_create +
+/// start in task mode, timed),
 /// close (vhost_task_stop, which waits for the worker's exit, and vhost-net's teardown, timed).
 /// Returns the medians, in microseconds, of the two timed steps.
-fn owner_cycle(n: u32) -> Result<(f64, f64), String> {
+fn owner_cycle(n: u32, mode: u8) -> Result<(f64, f64), String> {
     use std::os::unix::io::IntoRawFd;
     let mut set_owner = Vec::new();
     let mut close = Vec::new();
@@ -23,6 +24,7 @@ fn owner_cycle(n: u32) -> Result<(f64, f64), String> {
             .write(true)
             .open("/dev/vhost-net")
             .map_err(|e| format!("open: {e}"))?;
+        crate::ioctls::set_fork_from_owner(&fd, mode).map_err(|e| format!("mode: {e}"))?;
         let t0 = Instant::now();
         crate::ioctls::set_owner(&fd).map_err(|e| format!("VHOST_SET_OWNER: {e}"))?;
         set_owner.push(t0.elapsed().as_secs_f64() * 1e6);
@@ -84,10 +86,17 @@ pub fn run() -> i32 {
     println!("BENCH-IMPL {}", crate::demo::implementation());
     let r = (|| -> Result<(), String> {
         // Warm up, then measure.
-        owner_cycle(50)?;
-        let (set_owner, close) = owner_cycle(1000)?;
+        use crate::ioctls::{FORK_OWNER_KTHREAD, FORK_OWNER_TASK};
+        owner_cycle(50, FORK_OWNER_TASK)?;
+        let (set_owner, close) = owner_cycle(1000, FORK_OWNER_TASK)?;
         report("set_owner", set_owner, "us");
         report("close", close, "us");
+        // The same with a kthread worker, which does not use vhost_task: a control for what
+        // differs between the two kernels besides vhost_task.
+        owner_cycle(50, FORK_OWNER_KTHREAD)?;
+        let (set_owner, close) = owner_cycle(1000, FORK_OWNER_KTHREAD)?;
+        report("set_owner_kthread_control", set_owner, "us");
+        report("close_kthread_control", close, "us");
         report("tx_small_frames", tx_small(20_000)?, "frames/s");
         Ok(())
     })();

@@ -19,7 +19,7 @@ need clang ld.lld llvm-ar flex bison bc pahole ccache rustc bindgen
 "$ROOT/scripts/get-tree.sh"
 "$ROOT/scripts/link-tree.sh"
 
-obj=$BUILD/obj-$variant
+obj=$(objdir "$variant")
 mkdir -p "$obj"
 files=()
 for f in "${frags[@]}"; do files+=("$ROOT/configs/$f.config"); done
@@ -52,9 +52,9 @@ if [ ! -f "$obj/.config" ] || [ "$(cat "$obj/.vhost-task-rs-config" 2>/dev/null)
 fi
 
 if [ -f "$obj/vmlinux" ]; then
-	stage "building the $variant kernel in build/obj-$variant (incremental)"
+	stage "building the $variant kernel in ${obj#"$ROOT"/} (incremental)"
 else
-	stage "building the $variant kernel in build/obj-$variant from scratch (about 10 min; 2-3 with a warm ccache)"
+	stage "building the $variant kernel in ${obj#"$ROOT"/} from scratch (about 10 min; 2-3 with a warm ccache)"
 fi
 start=$(date +%s)
 logged "$obj/build.log" kmake "$obj" ${KMAKE_FLAGS:-} bzImage

@@ -9,7 +9,7 @@
 #   check.sh [PART...]   (all parts by default)
 . "$(dirname "$0")/lib.sh"
 
-obj=$BUILD/obj-rust
+obj=$(objdir rust)
 
 part_rustfmt() {
 	rustfmt --check --config-path "$KDIR/.rustfmt.toml" --edition 2021 \

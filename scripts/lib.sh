@@ -77,3 +77,13 @@ kmake() {
 # The pinned toolchain for every rustc/cargo the scripts run, wherever KDIR is.
 RUSTUP_TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$ROOT/rust-toolchain.toml")
 export RUSTUP_TOOLCHAIN
+
+# The build directory of a kernel variant (rust, c, debug). Another KDIR gets
+# directories of its own, so that switching trees never mixes their objects.
+objdir() {
+	if [ "$KDIR" = "$DEFAULT_KDIR" ]; then
+		echo "$BUILD/obj-$1"
+	else
+		echo "$BUILD/obj-$1-$(realpath "$KDIR" | sha1sum | cut -c1-8)"
+	fi
+}

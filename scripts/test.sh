@@ -39,7 +39,8 @@ impl_name() {
 
 # Which object of vmlinux defines the ABI, and that every caller links against it.
 suite_build() {
-	local v=$1 obj=$BUILD/obj-$1 members defs
+	local v=$1 obj members defs
+	obj=$(objdir "$1")
 	stage "build-$v: which object provides vhost_task in vmlinux"
 	members=$(cd "$obj" && llvm-ar t vmlinux.a)
 	defs=$(cd "$obj" && for o in $(grep vhost_task <<<"$members"); do
@@ -89,7 +90,7 @@ suite_kunit() {
 	stage "kunit-$v: vhost_task KUnit suites via kunit.py"
 	rm -f "$json"
 	(cd "$KDIR" && python3 tools/testing/kunit/kunit.py exec 'vhost_task*' \
-		--build_dir "$BUILD/obj-$v" --arch x86_64 \
+		--build_dir "$(objdir "$v")" --arch x86_64 \
 		--qemu_config "$ROOT/tests/kunit/qemu_x86_64.py" --timeout 1200 \
 		--json="$json") >"$log" 2>&1 || true
 	grep -E 'Testing complete|Ran [0-9]+ tests' "$log" | sed 's/^\[[0-9:]*\] /    /' >&2 || true
@@ -121,7 +122,7 @@ PY
 			test "$(grep -a -c '^# Totals: pass:[0-9]* fail:0 ' "$klog")" -eq 2
 		check "kunit-debug.kmemleak_suspects_nothing_after_the_suites" test "$rc" -eq 0
 		check "kunit-debug.log_free_of_lockdep_kasan_kmemleak_warning_bug" \
-			"$ROOT/scripts/check-debug-log.sh" "$BUILD/obj-debug/test.log" "$klog"
+			"$ROOT/scripts/check-debug-log.sh" "$(objdir debug)/test.log" "$klog"
 	fi
 	grep "^FAIL kunit-$v\." "$results" | sed 's/^FAIL /    FAILED: /' >&2 || true
 }

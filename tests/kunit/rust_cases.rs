@@ -422,6 +422,23 @@ unsafe extern "C" fn count_kill(data: *mut c_void) {
     unsafe { &*data.cast::<AtomicUsize>() }.fetch_add(1000, Ordering::SeqCst);
 }
 
+/// A task from the C ABI whose `fn` counts its calls in `calls`, or `None` on failure.
+///
+/// # Safety
+///
+/// `calls` must outlive the task.
+unsafe fn create_counting(
+    name: &kernel::str::CStr,
+    calls: &AtomicUsize,
+) -> Option<*mut bindings::vhost_task> {
+    let arg = ptr::from_ref(calls).cast_mut().cast::<c_void>();
+    // SAFETY: valid functions and name; `arg` outlives the task, as the caller promises.
+    let vtsk = unsafe {
+        c_abi::vhost_task_create(Some(count_fn), Some(count_kill), arg, name.as_char_ptr())
+    };
+    kernel::error::from_err_ptr(vtsk).ok()
+}
+
 fn is_err_ptr<T>(p: *mut T, errno: Error) -> bool {
     p == errno.to_ptr()
 }
@@ -453,20 +470,10 @@ extern "C" fn vhost_task_rust_test_c_abi_stop_of_a_never_started_task_returns(
     test: *mut bindings::kunit,
 ) {
     let calls = AtomicUsize::new(0);
-    let arg = ptr::from_ref(&calls).cast_mut().cast::<c_void>();
-    // SAFETY: valid functions, argument and name; `calls` outlives the task, which is stopped
-    // below.
-    let vtsk = unsafe {
-        c_abi::vhost_task_create(
-            Some(count_fn),
-            Some(count_kill),
-            arg,
-            c_str!("vt-nostart").as_char_ptr(),
-        )
-    };
-    if kernel::error::from_err_ptr(vtsk).is_err() {
+    // SAFETY: `calls` outlives the task, which is stopped below.
+    let Some(vtsk) = (unsafe { create_counting(c_str!("vt-nostart"), &calls) }) else {
         return expect!(test, false);
-    }
+    };
     // Upstream would wait forever here; the Rust one lets the worker exit unrun.
     // SAFETY: `vtsk` came from `vhost_task_create()` and is not used afterwards.
     unsafe { c_abi::vhost_task_stop(vtsk) };
@@ -476,20 +483,10 @@ extern "C" fn vhost_task_rust_test_c_abi_stop_of_a_never_started_task_returns(
 #[no_mangle]
 extern "C" fn vhost_task_rust_test_c_abi_start_twice_is_ignored(test: *mut bindings::kunit) {
     let calls = AtomicUsize::new(0);
-    let arg = ptr::from_ref(&calls).cast_mut().cast::<c_void>();
-    // SAFETY: valid functions, argument and name; `calls` outlives the task, which is stopped
-    // below.
-    let vtsk = unsafe {
-        c_abi::vhost_task_create(
-            Some(count_fn),
-            Some(count_kill),
-            arg,
-            c_str!("vt-twice").as_char_ptr(),
-        )
-    };
-    if kernel::error::from_err_ptr(vtsk).is_err() {
+    // SAFETY: `calls` outlives the task, which is stopped below.
+    let Some(vtsk) = (unsafe { create_counting(c_str!("vt-twice"), &calls) }) else {
         return expect!(test, false);
-    }
+    };
     // SAFETY: `vtsk` is live; nothing else uses it concurrently.
     unsafe { c_abi::vhost_task_start(vtsk) };
     expect!(test, wait_until(|| calls.load(Ordering::SeqCst) >= 1));

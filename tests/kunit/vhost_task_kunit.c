@@ -161,6 +161,17 @@ static bool vt_wait_calls(struct vt_probe *p, int n)
 				  VT_TIMEOUT) > 0;
 }
 
+/* A started task whose fn has run once, as most cases begin. */
+static struct vhost_task *vt_run_first_call(struct kunit *test, struct vt_probe *p)
+{
+	struct vhost_task *vtsk;
+
+	vt_probe_init(p);
+	vtsk = vt_run(test, p);
+	KUNIT_ASSERT_TRUE(test, vt_wait_calls(p, 1));
+	return vtsk;
+}
+
 /* Wait until the worker is asleep in schedule() with fn not running. */
 static bool vt_wait_idle(struct vt_probe *p)
 {
@@ -266,9 +277,7 @@ static void start_runs_fn_in_the_new_task_with_arg(struct kunit *test)
 	struct vt_probe p;
 	struct vhost_task *vtsk;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	KUNIT_EXPECT_PTR_EQ(test, p.arg, (void *)&p);
 	KUNIT_EXPECT_PTR_NE(test, p.task, current);
 	KUNIT_EXPECT_NE(test, p.task->pid, current->pid);
@@ -281,9 +290,7 @@ static void worker_is_user_worker_not_kthread(struct kunit *test)
 	struct vt_probe p;
 	struct vhost_task *vtsk;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	KUNIT_EXPECT_TRUE(test, p.flags & PF_USER_WORKER);
 	KUNIT_EXPECT_FALSE(test, p.flags & PF_KTHREAD);
 	KUNIT_EXPECT_FALSE(test, p.flags & PF_IO_WORKER);
@@ -296,9 +303,7 @@ static void worker_is_a_thread_of_the_creator_group(struct kunit *test)
 	struct vt_probe p;
 	struct vhost_task *vtsk;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	KUNIT_EXPECT_EQ(test, p.tgid, current->tgid);
 	KUNIT_EXPECT_FALSE(test, p.leader);
 	KUNIT_EXPECT_TRUE(test, same_thread_group(p.task, current));
@@ -355,9 +360,7 @@ static void worker_has_no_files(struct kunit *test)
 	struct vt_probe p;
 	struct vhost_task *vtsk;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	KUNIT_EXPECT_NULL(test, p.files);
 	vt_stop(vtsk, &p);
 	vt_probe_put(&p);
@@ -368,9 +371,7 @@ static void worker_shares_creator_creds_namespaces_and_cgroups(struct kunit *tes
 	struct vt_probe p;
 	struct vhost_task *vtsk;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	KUNIT_EXPECT_PTR_EQ(test, p.cred, current->cred);
 	KUNIT_EXPECT_PTR_EQ(test, p.nsproxy, current->nsproxy);
 	rcu_read_lock();
@@ -385,9 +386,7 @@ static void worker_blocks_every_signal_but_sigkill_and_sigstop(struct kunit *tes
 	struct vt_probe p;
 	struct vhost_task *vtsk;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	KUNIT_EXPECT_FALSE(test, sigismember(&p.blocked, SIGKILL));
 	KUNIT_EXPECT_FALSE(test, sigismember(&p.blocked, SIGSTOP));
 	KUNIT_EXPECT_TRUE(test, sigismember(&p.blocked, SIGTERM));
@@ -434,9 +433,7 @@ static void fn_is_called_in_task_interruptible(struct kunit *test)
 	struct vt_probe p;
 	struct vhost_task *vtsk;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	/* Set before fn runs, so a wake-up while fn looks for work counts. */
 	KUNIT_EXPECT_EQ(test, p.state, (unsigned int)TASK_INTERRUPTIBLE);
 	vt_stop(vtsk, &p);
@@ -449,9 +446,7 @@ static void fn_returning_false_sleeps_until_the_next_wake(struct kunit *test)
 	struct vhost_task *vtsk;
 	int i;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	for (i = 1; i <= 10; i++) {
 		KUNIT_ASSERT_TRUE(test, vt_wait_idle(&p));
 		msleep(20);
@@ -486,9 +481,7 @@ static void wake_reruns_fn_each_time(struct kunit *test)
 	struct vhost_task *vtsk;
 	int i;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	for (i = 0; i < 500; i++) {
 		int before = atomic_read(&p.calls);
 
@@ -505,9 +498,7 @@ static void wake_while_fn_runs_is_never_lost(struct kunit *test)
 	struct vhost_task *vtsk;
 	int i;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	for (i = 0; i < 300; i++) {
 		int before;
 
@@ -531,9 +522,7 @@ static void work_queued_right_after_fn_found_none_is_not_lost(struct kunit *test
 	struct vhost_task *vtsk;
 	int i;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	/* Queue work and wake at random points of the worker's loop. */
 	for (i = 0; i < 2000; i++) {
 		atomic_inc(&p.work);
@@ -552,9 +541,7 @@ static void stop_returns_after_fn_returned(struct kunit *test)
 	struct vt_probe p;
 	struct vhost_task *vtsk;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	KUNIT_ASSERT_TRUE(test, vt_hold(vtsk, &p));
 	vt_release(&p);
 	vt_stop(vtsk, &p);
@@ -579,9 +566,7 @@ static void stop_waits_for_a_busy_fn(struct kunit *test)
 	struct vhost_task *vtsk;
 	unsigned long t0;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	KUNIT_ASSERT_TRUE(test, vt_hold(vtsk, &p));
 	helper = kthread_run(vt_release_later, &p, "vt-release");
 	KUNIT_ASSERT_FALSE(test, IS_ERR(helper));
@@ -621,9 +606,7 @@ static void handle_sigkill_is_not_called_on_stop(struct kunit *test)
 	struct vt_probe p;
 	struct vhost_task *vtsk;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	vt_stop(vtsk, &p);
 	KUNIT_EXPECT_TRUE(test, vt_wait_exited(p.task));
 	KUNIT_EXPECT_EQ(test, atomic_read(&p.kills), 0);
@@ -654,9 +637,7 @@ static void worker_exits_and_is_reaped_after_stop(struct kunit *test)
 	struct pid *pid;
 	unsigned long end;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	pid = get_task_pid(p.task, PIDTYPE_PID);
 	vt_stop(vtsk, &p);
 	KUNIT_EXPECT_TRUE(test, vt_wait_exited(p.task));
@@ -756,9 +737,7 @@ static void stop_from_another_thread_than_the_creator(struct kunit *test)
 	struct vhost_task *vtsk;
 	struct task_struct *stopper;
 
-	vt_probe_init(&p);
-	vtsk = vt_run(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+	vtsk = vt_run_first_call(test, &p);
 	stopper = kthread_run(vt_stop_fn, vtsk, "vt-stopper");
 	KUNIT_ASSERT_FALSE(test, IS_ERR(stopper));
 	KUNIT_EXPECT_TRUE(test, vt_wait_exited(p.task));

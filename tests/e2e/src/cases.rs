@@ -371,14 +371,7 @@ fn spawn_busy_owner(
         1
     })
     .ctx("fork")?;
-    let mut buf = [0u8; 4];
-    p.w = fs::File::open("/dev/null").ctx("null")?;
-    if !crate::tap::poll_in(p.r.as_raw_fd(), Duration::from_secs(60)).ctx("poll")? {
-        return Err("the owner did not start traffic".into());
-    }
-    p.r.read_exact(&mut buf)
-        .ctx("owner died before traffic flowed")?;
-    Ok((child, i32::from_ne_bytes(buf)))
+    Ok((child, read_tid(&mut p)?))
 }
 
 fn no_prep() -> Result<(), String> {
@@ -408,9 +401,13 @@ fn sigkill_of_owner_mid_traffic_is_reaped_promptly() -> CaseResult {
     ))
 }
 
-fn owner_exit_while_idle_ends_the_worker() -> CaseResult {
+/// Forks an owner: it sets up a vhost-net device, reports its worker's tid, then runs `then`
+/// with the device. Returns the child and the worker's tid.
+fn spawn_owner(
+    then: impl FnOnce(vhost::vhost_kern::net::Net<std::sync::Arc<vm_memory::GuestMemoryMmap>>) -> i32,
+) -> Result<(Child, i32), String> {
     let mut p = pipe().ctx("pipe")?;
-    let mut child = fork(|| {
+    let child = fork(|| {
         let Ok((net, _mem)) = NetDev::open_owned(None) else {
             return 1;
         };
@@ -418,16 +415,31 @@ fn owner_exit_while_idle_ends_the_worker() -> CaseResult {
             return 1;
         };
         let _ = (&p.w).write_all(&w.to_ne_bytes());
+        then(net)
+    })
+    .ctx("fork")?;
+    Ok((child, read_tid(&mut p)?))
+}
+
+/// Reads the worker tid a child reports through `p`, once the parent closed its write end.
+fn read_tid(p: &mut crate::harness::Pipe) -> Result<i32, String> {
+    let mut buf = [0u8; 4];
+    p.w = fs::File::open("/dev/null").ctx("null")?;
+    if !crate::tap::poll_in(p.r.as_raw_fd(), Duration::from_secs(60)).ctx("poll")? {
+        return Err("the owner did not report its worker".into());
+    }
+    p.r.read_exact(&mut buf)
+        .ctx("the owner died before reporting its worker")?;
+    Ok(i32::from_ne_bytes(buf))
+}
+
+fn owner_exit_while_idle_ends_the_worker() -> CaseResult {
+    let (mut child, w) = spawn_owner(|net| {
         std::thread::sleep(Duration::from_millis(300));
         // Exit with the device still open and its worker idle.
         std::mem::forget(net);
         0
-    })
-    .ctx("fork")?;
-    let mut buf = [0u8; 4];
-    p.w = fs::File::open("/dev/null").ctx("null")?;
-    p.r.read_exact(&mut buf).ctx("owner failed to start")?;
-    let w = i32::from_ne_bytes(buf);
+    })?;
     let t0 = Instant::now();
     let st = child.wait_timeout(T).ok_or("owner did not exit")?;
     ensure(exit_code(st) == 0, || format!("owner status {st:#x}"))?;
@@ -441,16 +453,8 @@ fn owner_exit_while_idle_ends_the_worker() -> CaseResult {
 }
 
 fn owner_exec_ends_the_worker() -> CaseResult {
-    let mut p = pipe().ctx("pipe")?;
     let exe = std::env::current_exe().ctx("current_exe")?;
-    let mut child = fork(|| {
-        let Ok((net, _mem)) = NetDev::open_owned(None) else {
-            return 1;
-        };
-        let Ok(w) = worker_thread(self_pid()) else {
-            return 1;
-        };
-        let _ = (&p.w).write_all(&w.to_ne_bytes());
+    let (mut child, w) = spawn_owner(|net| {
         std::mem::forget(net);
         // exec must take the worker down with the other threads, and not hang.
         let e = std::os::unix::process::CommandExt::exec(
@@ -458,12 +462,7 @@ fn owner_exec_ends_the_worker() -> CaseResult {
         );
         println!("# exec: {e}");
         1
-    })
-    .ctx("fork")?;
-    let mut buf = [0u8; 4];
-    p.w = fs::File::open("/dev/null").ctx("null")?;
-    p.r.read_exact(&mut buf).ctx("owner failed to start")?;
-    let w = i32::from_ne_bytes(buf);
+    })?;
     let st = child
         .wait_timeout(Duration::from_secs(30))
         .ok_or("exec hung")?;
@@ -588,10 +587,7 @@ fn freezer_freezes_worker_and_thaw_resumes_stream() -> CaseResult {
         }
     })
     .ctx("fork")?;
-    let mut wb = [0u8; 4];
-    ready.w = fs::File::open("/dev/null").ctx("null")?;
-    ready.r.read_exact(&mut wb).ctx("owner failed to start")?;
-    let w = i32::from_ne_bytes(wb);
+    let w = read_tid(&mut ready)?;
     acks.r = fs::File::open("/dev/null").ctx("null")?;
 
     let mut buf = vec![0u8; netdev::MAX_FRAME + 64];

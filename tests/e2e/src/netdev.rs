@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vhost::net::VhostNet;
 use vhost::vhost_kern::net::Net;
-use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
+use vhost::{VhostBackend, VhostUserMemoryRegionInfo};
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 use virtio_bindings::virtio_net::VIRTIO_NET_F_MRG_RXBUF;
 use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryMmap, GuestMemoryRegion};
@@ -127,24 +127,8 @@ impl NetDev {
         let kick = [new_eventfd()?, new_eventfd()?];
         let call = [new_eventfd()?, new_eventfd()?];
         for q in [RX, TX] {
-            let r = &rings[q];
-            net.set_vring_num(q, QUEUE_SIZE).map_err(err)?;
-            net.set_vring_addr(
-                q,
-                &VringConfigData {
-                    queue_max_size: QUEUE_SIZE,
-                    queue_size: QUEUE_SIZE,
-                    flags: 0,
-                    desc_table_addr: r.desc.0,
-                    used_ring_addr: r.used.0,
-                    avail_ring_addr: r.avail.0,
-                    log_addr: None,
-                },
-            )
-            .map_err(err)?;
-            net.set_vring_base(q, 0).map_err(err)?;
-            net.set_vring_call(q, &call[q]).map_err(err)?;
-            net.set_vring_kick(q, &kick[q]).map_err(err)?;
+            crate::vring::configure(&net, q, &rings[q], &kick[q], &call[q])
+                .map_err(io::Error::other)?;
         }
         let mut dev = NetDev {
             net,

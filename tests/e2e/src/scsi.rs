@@ -10,7 +10,7 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vhost::vhost_kern::VhostKernBackend;
-use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
+use vhost::{VhostBackend, VhostUserMemoryRegionInfo};
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryMmap};
 use vmm_sys_util::eventfd::EventFd;
@@ -153,25 +153,7 @@ impl ScsiDev {
         let r = Vring::new(&self.mem, base, QUEUE_SIZE);
         let kick = EventFd::new(libc::EFD_NONBLOCK).ctx("eventfd")?;
         let call = EventFd::new(libc::EFD_NONBLOCK).ctx("eventfd")?;
-        vh(self.set_vring_num(q, QUEUE_SIZE), "VHOST_SET_VRING_NUM")?;
-        vh(
-            self.set_vring_addr(
-                q,
-                &VringConfigData {
-                    queue_max_size: QUEUE_SIZE,
-                    queue_size: QUEUE_SIZE,
-                    flags: 0,
-                    desc_table_addr: r.desc.0,
-                    used_ring_addr: r.used.0,
-                    avail_ring_addr: r.avail.0,
-                    log_addr: None,
-                },
-            ),
-            "VHOST_SET_VRING_ADDR",
-        )?;
-        vh(self.set_vring_base(q, 0), "VHOST_SET_VRING_BASE")?;
-        vh(self.set_vring_call(q, &call), "VHOST_SET_VRING_CALL")?;
-        vh(self.set_vring_kick(q, &kick), "VHOST_SET_VRING_KICK")?;
+        crate::vring::configure(self, q, &r, &kick, &call)?;
         self.rings.push((q, r, kick, call));
         Ok(())
     }

@@ -3,9 +3,11 @@
 //! played by the test process for the vhost device it owns.
 
 use std::sync::atomic::Ordering;
+use vhost::{VhostBackend, VringConfigData};
 use virtio_bindings::virtio_ring::{VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
 use virtio_queue::desc::split::Descriptor;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vmm_sys_util::eventfd::EventFd;
 
 /// One buffer of a descriptor chain: guest address, length, device-writable.
 #[derive(Clone, Copy, Debug)]
@@ -133,4 +135,34 @@ impl Vring {
         self.in_flight -= 1;
         Some((id as u16, len))
     }
+}
+
+/// Gives ring `q` of a vhost device its size, addresses, start index and eventfds.
+pub fn configure(
+    dev: &impl VhostBackend,
+    q: usize,
+    ring: &Vring,
+    kick: &EventFd,
+    call: &EventFd,
+) -> Result<(), String> {
+    let vh = |r: vhost::Result<()>, what: &str| r.map_err(|e| format!("{what} {q}: {e:?}"));
+    vh(dev.set_vring_num(q, ring.size), "VHOST_SET_VRING_NUM")?;
+    vh(
+        dev.set_vring_addr(
+            q,
+            &VringConfigData {
+                queue_max_size: ring.size,
+                queue_size: ring.size,
+                flags: 0,
+                desc_table_addr: ring.desc.0,
+                used_ring_addr: ring.used.0,
+                avail_ring_addr: ring.avail.0,
+                log_addr: None,
+            },
+        ),
+        "VHOST_SET_VRING_ADDR",
+    )?;
+    vh(dev.set_vring_base(q, 0), "VHOST_SET_VRING_BASE")?;
+    vh(dev.set_vring_call(q, call), "VHOST_SET_VRING_CALL")?;
+    vh(dev.set_vring_kick(q, kick), "VHOST_SET_VRING_KICK")
 }

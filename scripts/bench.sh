@@ -12,8 +12,7 @@ data=$BUILD/log/bench.dat
 "$ROOT/scripts/mk-initramfs.sh"
 for r in $(seq 1 "$rounds"); do
 	for v in rust c; do
-		image=$BUILD/bzImage
-		[ $v = c ] && image=$BUILD/bzImage-c
+		image=$(imagefile $v)
 		stage "bench round $r/$rounds: $v kernel"
 		log=$BUILD/log/bench-$v-$r.log
 		"$ROOT/scripts/vm.sh" --image "$image" --timeout 900 --log "$log" \

@@ -9,9 +9,9 @@
 
 variant=${1:-rust}
 case $variant in
-rust) frags=(base test) image=$BUILD/bzImage ;;
-c) frags=(base test c) image=$BUILD/bzImage-c ;;
-debug) frags=(base test debug) image=$BUILD/bzImage-debug ;;
+rust) frags=(base test) ;;
+c) frags=(base test c) ;;
+debug) frags=(base test debug) ;;
 *) die "unknown kernel variant '$variant' (rust, c or debug)" ;;
 esac
 
@@ -57,6 +57,7 @@ else
 	stage "building the $variant kernel in ${obj#"$ROOT"/} from scratch (about 10 min; 2-3 with a warm ccache)"
 fi
 start=$(date +%s)
-logged "$obj/build.log" kmake "$obj" ${KMAKE_FLAGS:-} bzImage
+image=$(imagefile "$variant")
+logged "$obj/build.log" kmake "$obj" bzImage
 cp "$obj/arch/x86/boot/bzImage" "$image"
 info "built $image in $(($(date +%s) - start)) s"

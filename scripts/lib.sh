@@ -39,7 +39,9 @@ logged() {
 	if ! "$@" >"$log" 2>&1; then
 		printf 'error: command failed: %s\n' "$*" >&2
 		printf '  last lines of %s:\n' "$log" >&2
-		grep -E 'error|Error|ERROR|\*\*\*' "$log" | tail -n 20 | sed 's/^/  | /' >&2 || true
+		# Compiler, linker and make errors, not object names such as scsi_error.o.
+		grep -E '(^|[[:space:]])(error|Error|ERROR)[:[:space:]]|\*\*\*' "$log" |
+			tail -n 20 | sed 's/^/  | /' >&2 || true
 		tail -n 15 "$log" | sed 's/^/  | /' >&2
 		return 1
 	fi
@@ -77,6 +79,14 @@ kmake() {
 # The pinned toolchain for every rustc/cargo the scripts run, wherever KDIR is.
 RUSTUP_TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$ROOT/rust-toolchain.toml")
 export RUSTUP_TOOLCHAIN
+
+# The image a kernel variant (rust, c, debug) leaves, at the path the README names.
+imagefile() {
+	case $1 in
+	rust) echo "$BUILD/bzImage" ;;
+	*) echo "$BUILD/bzImage-$1" ;;
+	esac
+}
 
 # The build directory of a kernel variant (rust, c, debug). Another KDIR gets
 # directories of its own, so that switching trees never mixes their objects.

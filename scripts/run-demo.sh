@@ -8,7 +8,7 @@
 "$ROOT/scripts/mk-initramfs.sh"
 stage "booting build/bzImage under QEMU (TCG) with the busybox initramfs"
 rc=0
-"$ROOT/scripts/vm.sh" --image "$BUILD/bzImage" --timeout 300 --log "$BUILD/log/run.log" \
+"$ROOT/scripts/vm.sh" --image "$(imagefile rust)" --timeout 300 --log "$BUILD/log/run.log" \
 	--append "loglevel=2" --initramfs demo | grep -v -e '^VT-EXIT=' -e '^reboot: ' || true
 rc=${PIPESTATUS[0]}
 [ "$rc" -eq 0 ] || die "the demo failed (exit status $rc); the guest's console is in build/log/run.log"

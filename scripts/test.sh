@@ -22,14 +22,6 @@ check() {
 	if "$@"; then pass "$name"; else fail "$name"; fi
 }
 
-image_of() {
-	case $1 in
-	rust) echo "$BUILD/bzImage" ;;
-	c) echo "$BUILD/bzImage-c" ;;
-	debug) echo "$BUILD/bzImage-debug" ;;
-	esac
-}
-
 impl_name() {
 	case $1 in
 	c) echo "C (kernel/vhost_task.c)" ;;
@@ -76,7 +68,7 @@ suite_build() {
 suite_boot() {
 	local v=$1 log=$BUILD/log/boot-$1.log rc=0
 	stage "boot-$v: busybox initramfs boot and the 'make run' checks"
-	"$ROOT/scripts/vm.sh" --image "$(image_of "$v")" --timeout 300 --log "$log" \
+	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 300 --log "$log" \
 		--initramfs demo >/dev/null 2>&1 || rc=$?
 	check "boot-$v.guest_boots_from_initramfs_and_reports_status" test "$rc" -ne 124 -a "$rc" -ne 125
 	check "boot-$v.implementation_is_$v" grep -qF "vhost_task implementation: $(impl_name "$v")" "$log"
@@ -115,7 +107,7 @@ PY
 	if [ "$v" = debug ]; then
 		# Once more with user space after the suites, to have kmemleak scan.
 		local klog=$BUILD/log/kmemleak-debug.log rc=0
-		"$ROOT/scripts/vm.sh" --image "$(image_of debug)" --timeout 1800 --log "$klog" \
+		"$ROOT/scripts/vm.sh" --image "$(imagefile debug)" --timeout 1800 --log "$klog" \
 			--append "kunit.enable=1 kunit.filter_glob=vhost_task* loglevel=7" \
 			--initramfs kmemleak-scan >/dev/null 2>&1 || rc=$?
 		check "kunit-debug.kmemleak_boot_ran_both_suites" \
@@ -135,9 +127,9 @@ suite_e2e() {
 	e2e=$("$ROOT/scripts/build-e2e.sh")
 	# The nested QEMU case boots the same kernel from the initramfs.
 	"$ROOT/scripts/mk-initramfs.sh"
-	local append="vt.e2e=$e2e vt.kernel=$(image_of "$v") vt.initrd=$BUILD/initramfs.cpio.gz"
+	local append="vt.e2e=$e2e vt.kernel=$(imagefile "$v") vt.initrd=$BUILD/initramfs.cpio.gz"
 	[ -z "${E2E_FILTER:-}" ] || append="$append vt.filter=$E2E_FILTER"
-	"$ROOT/scripts/vm.sh" --image "$(image_of "$v")" --timeout 2400 \
+	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 2400 \
 		--log "$log" --append "$append" --hostfs "$ROOT/tests/guest/e2e.sh" \
 		>/dev/null 2>&1 || rc=$?
 	local n

@@ -11,7 +11,7 @@
 #       boots over the host's root filesystem (9p, read-only) and runs SCRIPT
 . "$(dirname "$0")/lib.sh"
 
-image=$BUILD/bzImage
+image=$(imagefile rust)
 timeout=300
 log=
 append=

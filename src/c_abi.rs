@@ -7,9 +7,12 @@
 //! `vhost_task_exports.c` exports these four functions with `EXPORT_SYMBOL_GPL`. Only the
 //! translation between C pointers and the Rust types lives here.
 
-use crate::vhost_task::{NewVhostTask, VhostTask, VhostWork};
+use crate::{
+    compat::ARef,
+    vhost_task::{NewVhostTask, VhostTask, VhostWork},
+};
 use core::{cell::UnsafeCell, ffi::c_void};
-use kernel::{bindings, ffi::c_char, prelude::*, str::CStr, task::Task, types::ARef};
+use kernel::{bindings, ffi::c_char, prelude::*, str::CStr, task::Task};
 
 /// `bool (*fn)(void *)`, the work function of the C callers.
 type WorkFn = unsafe extern "C" fn(*mut c_void) -> bool;

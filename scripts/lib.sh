@@ -28,7 +28,7 @@ kdir_series() {
 # (and never invalidates its compiler cache).
 #   TOOLS          where bindgen-cli BINDGEN_VERSION is installed
 #   LLVM_SUFFIX    "" for Debian's default clang, "-19" for clang-19 (LLVM=-19)
-#   LIBCLANG_PATH  bindgen's libclang, the same LLVM as the compiler
+#   LIBCLANG_DIR   bindgen's libclang, the same LLVM as the compiler (LIBCLANG_PATH)
 #   TREE_TAG       "" for 6.12, "-7.3" otherwise: suffix of test names, images, build dirs
 tree_toolchain() {
 	case $1 in
@@ -65,7 +65,9 @@ select_tree() {
 	tree_toolchain "$t"
 	PATH="$TOOLS/bin:${BASE_PATH}"
 	export TREE KDIR PATH
-	if [ -n "$LLVM_SUFFIX" ]; then export LIBCLANG_PATH=$LIBCLANG_DIR; else unset LIBCLANG_PATH; fi
+	# Always named: with libclang-19-dev installed, bindgen would pick the newest libclang
+	# found, 19, for 6.12 too, whose clang-14 flags it rejects.
+	export LIBCLANG_PATH=$LIBCLANG_DIR
 }
 
 BASE_PATH=${VT_BASE_PATH:-$PATH}

@@ -9,7 +9,7 @@
 # both. Results of another tree than 6.12 carry its name: kunit-rust-7.3.CASE.
 . "$(dirname "$0")/lib.sh"
 
-results=$BUILD/log/results.txt
+results=${RESULTS:-$BUILD/log/results.txt}
 mkdir -p "$BUILD/log"
 : >"$results"
 

@@ -129,7 +129,11 @@ suite_e2e() {
 	"$ROOT/scripts/mk-initramfs.sh"
 	local append="vt.e2e=$e2e vt.kernel=$(imagefile "$v") vt.initrd=$BUILD/initramfs.cpio.gz"
 	[ -z "${E2E_FILTER:-}" ] || append="$append vt.filter=$E2E_FILTER"
-	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 2400 \
+	[ -z "${VT_QEMU_NO_ACK:-}" ] || append="$append vt.qemu_no_ack=$VT_QEMU_NO_ACK"
+	# Files the cases keep (the nested QEMU's console, its timeline) land here.
+	local logdir=$BUILD/log/e2e-$v
+	rm -rf "$logdir"
+	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 2400 --logdir "$logdir" \
 		--log "$log" --append "$append" --hostfs "$ROOT/tests/guest/e2e.sh" \
 		>/dev/null 2>&1 || rc=$?
 	local n
@@ -141,7 +145,13 @@ suite_e2e() {
 	fi
 	sed -nE "s/^ok [0-9]+ (- )?([^ #]*).*/PASS e2e-$v.\2/p; s/^not ok [0-9]+ (- )?([^ #]*).*/FAIL e2e-$v.\2/p" \
 		"$log" >>"$results"
-	grep -E '^not ok' "$log" | sed 's/^/    /' >&2 || true
+	if grep -E '^not ok' "$log" | sed 's/^/    /' >&2; then
+		# What the cases kept, and for the nested QEMU its last samples.
+		find "$logdir" -type f | sed "s|^$ROOT/|    kept: |" >&2
+		if grep -q '^not ok [0-9]* qemu_' "$log" && [ -s "$logdir/qemu-timeline.log" ]; then
+			tail -n 8 "$logdir/qemu-timeline.log" | sed 's/^/    | /' >&2
+		fi
+	fi
 	check "e2e-$v.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
 }
 
@@ -190,5 +200,12 @@ done
 passed=$(grep -c '^PASS' "$results" || true)
 failed=$(grep -c '^FAIL' "$results" || true)
 info "results: $results"
+if [ "$failed" -gt 0 ]; then
+	# Keep this run's logs: the next run overwrites build/log.
+	kept=$BUILD/log/failed/$(date +%Y%m%d-%H%M%S)
+	mkdir -p "$kept"
+	find "$BUILD/log" -mindepth 1 -maxdepth 1 ! -name failed ! -name soak -exec cp -r {} "$kept/" \;
+	info "the logs of this failed run are kept in ${kept#"$ROOT"/}"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -9,6 +9,7 @@
 #       boots the busybox initramfs and runs "vhost-e2e CMD..."
 #   vm.sh [--image F] [--timeout S] [--log F] [--append ARGS] --hostfs SCRIPT
 #       boots over the host's root filesystem (9p, read-only) and runs SCRIPT
+#   --logdir DIR  shares DIR with the guest, writable, as VT_LOG_DIR (hostfs only)
 . "$(dirname "$0")/lib.sh"
 
 image=$(imagefile rust)
@@ -16,12 +17,14 @@ timeout=300
 log=
 append=
 mode=
+logdir=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--image) image=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
 	--append) append="$append $2"; shift 2 ;;
+	--logdir) logdir=$2; shift 2 ;;
 	--initramfs) mode=initramfs; shift; break ;;
 	--hostfs) mode=hostfs; shift; break ;;
 	*) die "vm.sh: unknown option $1" ;;
@@ -49,6 +52,11 @@ hostfs)
 	[ $# -eq 1 ] || die "vm.sh --hostfs takes one script"
 	args+=(-fsdev "local,id=root,path=/,security_model=none,readonly=on,multidevs=remap"
 		-device "virtio-9p-pci,fsdev=root,mount_tag=/dev/root")
+	if [ -n "$logdir" ]; then
+		mkdir -p "$logdir"
+		args+=(-fsdev "local,id=vtlog,path=$(realpath "$logdir"),security_model=none"
+			-device "virtio-9p-pci,fsdev=vtlog,mount_tag=vtlog")
+	fi
 	cmdline="$cmdline root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,cache=loose,msize=512000 ro init=$ROOT/tests/guest/init.sh vt.script=$(realpath "$1")"
 	;;
 esac

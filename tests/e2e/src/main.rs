@@ -10,6 +10,7 @@ mod ioctls;
 mod netdev;
 mod procfs;
 mod qemu;
+mod qmp;
 mod scsi;
 mod setup;
 mod tap;
@@ -17,7 +18,7 @@ mod vring;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vhost-e2e demo | test [name-filter] | list | bench | exec-probe | send-frames N | kmemleak-scan"
+        "usage: vhost-e2e demo | test [name-filter] | list | bench | exec-probe | send-frames N [ack] | kmemleak-scan"
     );
     std::process::exit(2);
 }
@@ -64,7 +65,7 @@ fn main() {
         Some("exec-probe") => cases::exec_probe(),
         Some("kmemleak-scan") => kmemleak_scan(),
         Some("send-frames") => match args.get(1).and_then(|n| n.parse().ok()) {
-            Some(n) => qemu::send_frames(n),
+            Some(n) => qemu::send_frames(n, args.get(2).is_some_and(|a| a == "ack")),
             None => usage(),
         },
         _ => usage(),

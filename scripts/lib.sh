@@ -20,6 +20,10 @@ export CCACHE_SLOPPINESS=time_macros,include_file_mtime,include_file_ctime
 
 JOBS=${JOBS:-$(nproc)}
 
+# bindgen loads whichever libclang it finds first; with several LLVMs installed
+# that may not be the one matching clang. Name it.
+export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-14/lib}
+
 stage() { printf '==> %s\n' "$*" >&2; }
 info() { printf '    %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

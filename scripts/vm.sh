@@ -56,6 +56,7 @@ hostfs)
 		mkdir -p "$logdir"
 		args+=(-fsdev "local,id=vtlog,path=$(realpath "$logdir"),security_model=none"
 			-device "virtio-9p-pci,fsdev=vtlog,mount_tag=vtlog")
+		cmdline="$cmdline vt.log=1"
 	fi
 	cmdline="$cmdline root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,cache=loose,msize=512000 ro init=$ROOT/tests/guest/init.sh vt.script=$(realpath "$1")"
 	;;

@@ -6,7 +6,7 @@
 # -n  rounds (default 20); the suites run in the order given, once a round
 # -l  busy loops to run on the host meanwhile, as a loaded or noisy host
 #     would (default 0)
-# Per-round results go to build/log/soak/round-N.txt, the tally to
+# Per-round results go to build/log/soak/round-N.txt (logs in round-N/), the tally to
 # build/log/soak/tally.txt; logs of failed rounds stay in build/log/failed/.
 . "$(dirname "$0")/lib.sh"
 
@@ -38,6 +38,11 @@ for r in $(seq "$rounds"); do
 	stage "soak round $r/$rounds: $* (host load: $load busy loops)"
 	"$ROOT/scripts/test.sh" "$@" >"$dir/round-$r.log" 2>&1 || true
 	cp "$BUILD/log/results.txt" "$dir/round-$r.txt"
+	# Each round's guest consoles and what the cases kept, failed or not.
+	mkdir -p "$dir/round-$r"
+	for f in "$BUILD"/log/e2e-* "$BUILD"/log/kunit-*; do
+		if [ -e "$f" ]; then cp -r "$f" "$dir/round-$r/"; fi
+	done
 	info "$(tail -n 1 "$dir/round-$r.log")"
 done
 stop_hogs

@@ -110,8 +110,13 @@ PY
 		"$ROOT/scripts/vm.sh" --image "$(imagefile debug)" --timeout 1800 --log "$klog" \
 			--append "kunit.enable=1 kunit.filter_glob=vhost_task* loglevel=7" \
 			--initramfs kmemleak-scan >/dev/null 2>&1 || rc=$?
-		check "kunit-debug.kmemleak_boot_ran_both_suites" \
-			test "$(grep -a -c '^# Totals: pass:[0-9]* fail:0 ' "$klog")" -eq 2
+		# vhost_task, vhost_task_fault (skipped at boot) and vhost_task_rust.
+		check "kunit-debug.kmemleak_boot_ran_the_three_suites" \
+			test "$(grep -a -c '^# Totals: pass:[0-9]* fail:0 ' "$klog")" -eq 3
+		# Then user space let failslab fail GFP_KERNEL and ran vhost_task_fault again.
+		grep -a 'fault-suite: .*fault points' "$klog" | sed 's/^.*fault-suite: */    /' >&2 || true
+		check "kunit-debug.every_failing_allocation_in_create_start_stop_is_clean" \
+			grep -aqE 'fault-suite: +ok 1 every_failing_allocation_in_create_start_stop_is_clean *$' "$klog"
 		check "kunit-debug.kmemleak_suspects_nothing_after_the_suites" test "$rc" -eq 0
 		check "kunit-debug.log_free_of_lockdep_kasan_kmemleak_warning_bug" \
 			"$ROOT/scripts/check-debug-log.sh" "$(objdir debug)/test.log" "$klog"
@@ -129,7 +134,6 @@ suite_e2e() {
 	"$ROOT/scripts/mk-initramfs.sh"
 	local append="vt.e2e=$e2e vt.kernel=$(imagefile "$v") vt.initrd=$BUILD/initramfs.cpio.gz"
 	[ -z "${E2E_FILTER:-}" ] || append="$append vt.filter=$E2E_FILTER"
-	[ -z "${VT_QEMU_NO_ACK:-}" ] || append="$append vt.qemu_no_ack=$VT_QEMU_NO_ACK"
 	# Files the cases keep (the nested QEMU's console, its timeline) land here.
 	local logdir=$BUILD/log/e2e-$v
 	rm -rf "$logdir"

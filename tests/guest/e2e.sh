@@ -8,7 +8,6 @@ for arg in $(cat /proc/cmdline); do
 	vt.kernel=*) VT_KERNEL=${arg#vt.kernel=} ;;
 	vt.initrd=*) VT_INITRD=${arg#vt.initrd=} ;;
 	vt.filter=*) filter=${arg#vt.filter=} ;;
-	vt.qemu_no_ack=1) export VT_QEMU_NO_ACK=1 ;;
 	esac
 done
 export VT_KERNEL VT_INITRD

@@ -27,6 +27,7 @@
 #include <linux/delay.h>
 #include <linux/err.h>
 #include <linux/kthread.h>
+#include <linux/moduleparam.h>
 #include <linux/nsproxy.h>
 #include <linux/random.h>
 #include <linux/rcupdate.h>
@@ -735,6 +736,76 @@ static void stop_racing_with_wakes_from_another_thread(struct kunit *test)
 	}
 }
 
+/* Rounds of the stop/wake/fn race: make stress boots with 1000. */
+static unsigned int race_rounds = 100;
+module_param(race_rounds, uint, 0444);
+MODULE_PARM_DESC(race_rounds, "rounds of stop_wake_and_fn_finishing_race_...");
+
+struct vt_stopper {
+	struct vhost_task *vtsk;
+	struct vt_probe *p;
+};
+
+static int vt_stopper_fn(void *data)
+{
+	struct vt_stopper *s = data;
+
+	vt_stop(s->vtsk, s->p);
+	return 0;
+}
+
+/*
+ * Stop against wake against fn finishing, with random delays and random
+ * orders: fn is held, a stop starts from another thread (at once, or after
+ * a while), this thread wakes the task a random number of times, then lets
+ * fn finish, reporting work done or not at random. Whichever comes first,
+ * fn must never run after the stop returned, handle_sigkill must not run,
+ * and the worker must exit. The wakes end when fn is let go, as vhost's end
+ * with its flush: after that the task may be freed at any moment.
+ */
+static void stop_wake_and_fn_finishing_race_loses_nothing(struct kunit *test)
+{
+	unsigned int round;
+
+	for (round = 0; round < race_rounds; round++) {
+		struct task_struct *stopper;
+		struct vt_stopper s;
+		struct vt_probe p;
+		int i, wakes;
+
+		vt_probe_init(&p);
+		s.p = &p;
+		s.vtsk = vt_run(test, &p);
+		KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+		/* fn reports work done this many more times, then none. */
+		atomic_set(&p.work, get_random_u32_below(3));
+		KUNIT_ASSERT_TRUE(test, vt_hold(s.vtsk, &p));
+		stopper = kthread_create(vt_stopper_fn, &s, "vt-stopper");
+		KUNIT_ASSERT_FALSE(test, IS_ERR(stopper));
+		get_task_struct(stopper);
+		if (round & 1)
+			wake_up_process(stopper);
+		wakes = get_random_u32_below(64);
+		for (i = 0; i < wakes; i++) {
+			vhost_task_wake(s.vtsk);
+			if (!get_random_u32_below(8))
+				udelay(get_random_u32_below(50));
+		}
+		if (!(round & 1))
+			wake_up_process(stopper);
+		udelay(get_random_u32_below(200));
+		vt_release(&p);
+		KUNIT_EXPECT_TRUE(test, vt_wait_exited(stopper));
+		put_task_struct(stopper);
+		KUNIT_EXPECT_TRUE(test, vt_wait_exited(p.task));
+		KUNIT_EXPECT_EQ(test, atomic_read(&p.kills), 0);
+		KUNIT_EXPECT_EQ(test, atomic_read(&p.calls_after_stop), 0);
+		KUNIT_EXPECT_EQ(test, atomic_read(&p.in_fn), 0);
+		vt_probe_put(&p);
+	}
+	kunit_info(test, "%u rounds\n", race_rounds);
+}
+
 static void stop_from_another_thread_than_the_creator(struct kunit *test)
 {
 	struct vt_probe p;
@@ -948,6 +1019,7 @@ static struct kunit_case vhost_task_cases[] = {
 	KUNIT_CASE(stop_right_after_start_does_not_hang),
 	KUNIT_CASE(worker_exits_and_is_reaped_after_stop),
 	KUNIT_CASE(stop_racing_with_wakes_from_another_thread),
+	KUNIT_CASE(stop_wake_and_fn_finishing_race_loses_nothing),
 	KUNIT_CASE(stop_from_another_thread_than_the_creator),
 	KUNIT_CASE(many_tasks_started_and_stopped_in_random_order),
 	KUNIT_CASE(create_and_stop_in_a_loop_leaves_thread_count_unchanged),
@@ -959,6 +1031,105 @@ static struct kunit_case vhost_task_cases[] = {
 static struct kunit_suite vhost_task_suite = {
 	.name = "vhost_task",
 	.test_cases = vhost_task_cases,
+};
+
+#ifdef CONFIG_FAULT_INJECTION
+static void vt_set_fail_nth(unsigned int n)
+{
+	current->fail_nth = n;
+}
+
+static unsigned int vt_fail_nth(void)
+{
+	return current->fail_nth;
+}
+#else
+static void vt_set_fail_nth(unsigned int n) { }
+static unsigned int vt_fail_nth(void) { return 0; }
+#endif
+
+/*
+ * Whether fail-nth can make this thread's GFP_KERNEL allocations fail: not
+ * without CONFIG_FAULT_INJECTION, and failslab ignores them unless
+ * /sys/kernel/debug/failslab/ignore-gfp-wait is N.
+ */
+static bool vt_fail_nth_works(void)
+{
+	void *obj;
+
+	vt_set_fail_nth(1);
+	obj = kmalloc(32, GFP_KERNEL);
+	vt_set_fail_nth(0);
+	kfree(obj);
+	return !obj;
+}
+
+/*
+ * Systematic fault injection, as syzkaller does it with fail-nth: for n = 1,
+ * 2, ... the n-th allocation of vhost_task_create() + vhost_task_start() +
+ * vhost_task_stop() fails, until a run injects none. Each run must end with
+ * a working task, or with an error and nothing left behind: the thread
+ * count as before, and a retry that gets a working task. kmemleak, scanning
+ * after the suite, sees anything freed nowhere.
+ */
+static void every_failing_allocation_in_create_start_stop_is_clean(struct kunit *test)
+{
+	int threads = get_nr_threads(current);
+	int n, errors = 0;
+
+	if (!vt_fail_nth_works())
+		kunit_skip(test, "needs CONFIG_FAILSLAB and ignore-gfp-wait N in /sys/kernel/debug/failslab; run it from /sys/kernel/debug/kunit");
+
+	for (n = 1; n < 10000; n++) {
+		struct vhost_task *vtsk;
+		struct vt_probe p;
+		bool ran = false;
+		unsigned int left;
+
+		vt_probe_init(&p);
+		vt_set_fail_nth(n);
+		vtsk = vhost_task_create(vt_fn, vt_kill, &p, "vt-fault");
+		if (!IS_ERR(vtsk)) {
+			vhost_task_start(vtsk);
+			ran = vt_wait_calls(&p, 1);
+			vt_stop(vtsk, &p);
+		}
+		left = vt_fail_nth();
+		vt_set_fail_nth(0);
+
+		if (IS_ERR(vtsk)) {
+			errors++;
+			KUNIT_EXPECT_EQ_MSG(test, PTR_ERR(vtsk), -ENOMEM, "fault %d", n);
+			KUNIT_EXPECT_EQ_MSG(test, atomic_read(&p.calls), 0, "fault %d", n);
+			KUNIT_EXPECT_TRUE_MSG(test, vt_wait_nr_threads(threads), "fault %d", n);
+			/* The same creator tries again and gets its worker. */
+			vtsk = vt_run(test, &p);
+			KUNIT_EXPECT_TRUE_MSG(test, vt_wait_calls(&p, 1), "retry after fault %d", n);
+			vt_stop(vtsk, &p);
+		} else {
+			KUNIT_EXPECT_TRUE_MSG(test, ran, "fault %d: fn never ran", n);
+		}
+		KUNIT_EXPECT_TRUE_MSG(test, !p.task || vt_wait_exited(p.task), "fault %d", n);
+		vt_probe_put(&p);
+		KUNIT_EXPECT_TRUE_MSG(test, vt_wait_nr_threads(threads), "fault %d", n);
+		if (left)
+			break;
+	}
+	/* Runs 1..n-1 each had a fault injected; run n had none. */
+	kunit_info(test, "fault points in create+start+stop: %d, of which %d failed the create\n",
+		   n - 1, errors);
+	KUNIT_EXPECT_GT(test, n - 1, 0);
+}
+
+static struct kunit_case vhost_task_fault_cases[] = {
+	KUNIT_CASE(every_failing_allocation_in_create_start_stop_is_clean),
+	{}
+};
+
+/* Skipped at boot: user space runs it once failslab may fail GFP_KERNEL. */
+static struct kunit_suite vhost_task_fault_suite = {
+	.name = "vhost_task_fault",
+	.test_cases = vhost_task_fault_cases,
 };
 
 #ifdef CONFIG_VHOST_TASK_RUST
@@ -986,9 +1157,9 @@ static struct kunit_suite vhost_task_rust_suite = {
 	.test_cases = vhost_task_rust_cases,
 };
 
-kunit_test_suites(&vhost_task_suite, &vhost_task_rust_suite);
+kunit_test_suites(&vhost_task_suite, &vhost_task_fault_suite, &vhost_task_rust_suite);
 #else
-kunit_test_suites(&vhost_task_suite);
+kunit_test_suites(&vhost_task_suite, &vhost_task_fault_suite);
 #endif
 
 MODULE_DESCRIPTION("KUnit tests for vhost_task");

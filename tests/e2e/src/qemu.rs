@@ -78,7 +78,24 @@ pub fn send_frames(n: u32, wait_ack: bool) -> i32 {
         tap::set_up(&ifname).ctx("up")?;
         let sock = PacketSocket::new(tap::if_index(&ifname).ctx("ifindex")?).ctx("socket")?;
         std::thread::sleep(Duration::from_millis(200));
-        println!("nested guest: sending {n} frames on {ifname}");
+        // Its clock as the kernel calibrated it: the outer side compares its uptime with its
+        // own clock, to see whether the nested guest's time runs true.
+        if let Ok(out) = std::process::Command::new("dmesg").output() {
+            for l in String::from_utf8_lossy(&out.stdout).lines() {
+                if ["tsc", "clocksource", "calibrat", "PCI INT", "irq"]
+                    .iter()
+                    .any(|k| l.contains(k))
+                {
+                    println!("nested guest: dmesg: {l}");
+                }
+            }
+        }
+        println!(
+            "nested guest: uptime {} sending {n} frames on {ifname}",
+            std::fs::read_to_string("/proc/uptime")
+                .unwrap_or_default()
+                .trim()
+        );
         for seq in 0..n {
             sock.send(&netdev::frame(seq, nested_size(seq)))
                 .ctx("send")?;
@@ -86,7 +103,12 @@ pub fn send_frames(n: u32, wait_ack: bool) -> i32 {
             // waits for the device as it should.
             std::thread::sleep(Duration::from_millis(2));
         }
-        println!("nested guest: sent {n} frames on {ifname}");
+        println!(
+            "nested guest: uptime {} sent {n} frames on {ifname}",
+            std::fs::read_to_string("/proc/uptime")
+                .unwrap_or_default()
+                .trim()
+        );
         if !wait_ack {
             nested_report(&ifname);
             return Ok(());
@@ -129,6 +151,9 @@ struct Probe {
     timeline: String,
     /// The last sample's ring state and worker run time, for the failure summary.
     last: String,
+    /// The nested guest's console, and how much of it the timeline has seen.
+    console: String,
+    console_seen: usize,
 }
 
 impl Probe {
@@ -182,7 +207,59 @@ impl Probe {
             eventfd_counts(self.qpid)
         );
         let _ = writeln!(self.timeline, "{t:7.1} s  {}", self.last);
+        // What the nested guest said since, stamped with this side's clock.
+        let console = std::fs::read_to_string(&self.console).unwrap_or_default();
+        if console.len() > self.console_seen {
+            for l in console[self.console_seen..].lines() {
+                if l.starts_with("nested guest:") || l.contains("Error") || l.contains("WATCHDOG") {
+                    let _ = writeln!(self.timeline, "{t:7.1} s  console: {l}");
+                }
+            }
+            // Only whole lines: a partial one is read again next time.
+            self.console_seen += console[self.console_seen..]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
+        }
     }
+}
+
+/// What else the outer guest is doing: its load, free memory, and the tasks that are running
+/// or waiting to, which compete with the nested guest for the outer vCPUs.
+fn outer_snapshot() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let avail = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))
+        .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
+        .unwrap_or_default();
+    let mut running = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let pid = e.file_name().to_string_lossy().into_owned();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+                if let Some((name, rest)) =
+                    stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(')'))
+                {
+                    if rest.trim_start().starts_with('R') {
+                        running.push(format!("{}:{name}", t.file_name().to_string_lossy()));
+                    }
+                }
+            }
+        }
+    }
+    format!(
+        "outer guest: loadavg {}, MemAvailable {avail} kB, running: {}",
+        read("/proc/loadavg").trim(),
+        running.join(" ")
+    )
 }
 
 /// The counts of QEMU's eventfds, as "fd:count", from `/proc/<pid>/fdinfo`. vhost never reads
@@ -225,16 +302,18 @@ pub fn run() -> CaseResult {
     let log = "/tmp/vt-qemu.log";
     let errlog = "/tmp/vt-qemu.stderr";
     let qmp_path = "/tmp/vt-qemu.qmp";
-    // VT_QEMU_NO_ACK=1: the nested guest powers off right after its last frame (before
-    // the fix for issue 7), to reproduce that failure.
-    let no_ack = std::env::var("VT_QEMU_NO_ACK").is_ok_and(|v| v == "1");
-    let ack = if no_ack { "" } else { ",ack" };
     let stderr = std::fs::File::create(errlog).ctx(errlog)?;
     let mut qemu = Command::new("qemu-system-x86_64")
         .args([
             "-nodefaults",
             "-nographic",
             "-no-reboot",
+            // q35 routes PCI interrupts with static ACPI tables; the default i440fx machine's
+            // _PRT method loops over 128 entries in AML, which a starved nested guest has
+            // been seen to abort (AE_AML_LOOP_TIMEOUT), leaving its virtio-net interrupt
+            // unrouted.
+            "-machine",
+            "q35",
             "-m",
             "256M",
             "-smp",
@@ -252,7 +331,7 @@ pub fn run() -> CaseResult {
             "-initrd",
             &initrd,
             "-append",
-            &format!("console=ttyS0 panic=-1 quiet rdinit=/init vt.cmd=send-frames,{FRAMES}{ack}"),
+            &format!("console=ttyS0 panic=-1 quiet rdinit=/init vt.cmd=send-frames,{FRAMES},ack"),
             "-netdev",
             &format!("tap,id=n0,ifname={TAP},script=no,downscript=no,vhost=on,vhostforce=on"),
             "-device",
@@ -301,6 +380,8 @@ pub fn run() -> CaseResult {
             qmp: Qmp::connect(qmp_path).ok(),
             timeline: String::new(),
             last: String::new(),
+            console: log.to_string(),
+            console_seen: 0,
         });
         tap::set_up(TAP).ctx("tap up")?;
         let sock = PacketSocket::new(tap::if_index(TAP).ctx("ifindex")?).ctx("socket")?;
@@ -308,6 +389,7 @@ pub fn run() -> CaseResult {
         let mut next = 0u32;
         let deadline = Instant::now() + Duration::from_secs(480);
         let mut sampled = Instant::now();
+        let _ = writeln!(p.timeline, "    0.0 s  {}", outer_snapshot());
         p.sample(next);
         while next < FRAMES && Instant::now() < deadline {
             if sampled.elapsed() >= Duration::from_secs(1) {
@@ -335,17 +417,18 @@ pub fn run() -> CaseResult {
             }
         }
         p.sample(next);
+        let _ = writeln!(
+            p.timeline,
+            "{:7.1} s  {}",
+            p.start.elapsed().as_secs_f32(),
+            outer_snapshot()
+        );
         ensure(next == FRAMES, || {
             format!(
                 "{next}/{FRAMES} frames from the nested guest; last sample: {}",
                 p.last
             )
         })?;
-        if no_ack {
-            return Ok(format!(
-                "{FRAMES} frames received (no acknowledgement asked)"
-            ));
-        }
         // Let the nested guest power off: its acknowledgement crosses the worker the other way.
         sock.send(&netdev::frame(ACK_SEQ, 60)).ctx("ack")?;
         ensure(

@@ -48,9 +48,10 @@ impl Qmp {
             format!("{{\"execute\": \"{command}\", \"arguments\": {{{arguments}}}}}\n")
         };
         self.writer.write_all(msg.as_bytes())?;
+        // Events ({"timestamp": ..., "event": ...}) may come first.
         loop {
             let l = self.line()?;
-            if !l.starts_with("{\"event\"") {
+            if l.starts_with("{\"return\"") || l.starts_with("{\"error\"") {
                 return Ok(l);
             }
         }

@@ -302,8 +302,16 @@ pub fn run() -> CaseResult {
     let log = "/tmp/vt-qemu.log";
     let errlog = "/tmp/vt-qemu.stderr";
     let qmp_path = "/tmp/vt-qemu.qmp";
+    // For experiments that starve the nested guest on purpose: VT_NESTED_MACHINE=pc brings
+    // back the i440fx machine, VT_NESTED_ICOUNT=N makes each nested instruction last 2^N ns
+    // of its time, so that its clock runs ahead of its progress as on a starved host.
+    let machine = std::env::var("VT_NESTED_MACHINE").unwrap_or_else(|_| "q35".into());
+    let icount: Vec<String> = std::env::var("VT_NESTED_ICOUNT")
+        .map(|n| vec!["-icount".into(), format!("shift={n}")])
+        .unwrap_or_default();
     let stderr = std::fs::File::create(errlog).ctx(errlog)?;
     let mut qemu = Command::new("qemu-system-x86_64")
+        .args(&icount)
         .args([
             "-nodefaults",
             "-nographic",
@@ -313,7 +321,7 @@ pub fn run() -> CaseResult {
             // been seen to abort (AE_AML_LOOP_TIMEOUT), leaving its virtio-net interrupt
             // unrouted.
             "-machine",
-            "q35",
+            &machine,
             "-m",
             "256M",
             "-smp",

@@ -279,6 +279,10 @@ fn params(args: &[String]) -> Result<Params, String> {
 /// Runs every measurement; non-zero exit on any failure.
 pub fn run(args: &[String]) -> i32 {
     println!("BENCH-IMPL {}", crate::demo::implementation());
+    let cs = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
+    if let Ok(cs) = std::fs::read_to_string(cs) {
+        println!("BENCH-NOTE clocksource {}", cs.trim());
+    }
     echo_ktap();
     let r = (|| -> Result<(), String> {
         let p = params(args)?;

@@ -17,6 +17,8 @@
 #                             parameters of vt_bench (kernel defaults if unset)
 #   BENCH_DOC=1               also put the table and chart in BENCHMARKS.md
 #                             and docs/benchmarks.png
+#   BENCH_AA=1                A/A run: the Rust kernel on both sides, to see
+#                             the noise floor of the method
 . "$(dirname "$0")/lib.sh"
 
 rounds=${BENCH_ROUNDS:-5}
@@ -31,8 +33,13 @@ done
 for c in $clocks; do
 	case $c in icount | wall) ;; *) die "bench: unknown clock '$c' in BENCH_CLOCKS (icount, wall)" ;; esac
 done
+[ "${BENCH_AA:-0}" != 1 ] || [ "${BENCH_DOC:-0}" != 1 ] ||
+	die "bench: BENCH_AA=1 compares a kernel with itself; it does not go into BENCHMARKS.md"
+image() {
+	if [ "${BENCH_AA:-0}" = 1 ]; then imagefile rust; else imagefile "$1"; fi
+}
 for v in rust c; do
-	[ -f "$(imagefile $v)" ] || die "no kernel image $(imagefile $v) (run 'make kernel kernel-c')"
+	[ -f "$(image $v)" ] || die "no kernel image $(image $v) (run 'make kernel kernel-c')"
 done
 # Debian's python3-matplotlib is for /usr/bin/python3, which another python3
 # (pyenv, a venv) may shadow in PATH.
@@ -54,6 +61,7 @@ done
 	echo "# vhost-e2e bench cycles=$cycles frames=$frames owners=$owners"
 	echo "# vt_bench ${kunit:-with its defaults}"
 	echo "# host: $(nproc) CPUs, QEMU TCG, 2 vCPUs"
+	[ "${BENCH_AA:-0}" != 1 ] || echo "# A/A run: the Rust kernel on both sides"
 } >"$data"
 
 missing_kunit=0
@@ -65,7 +73,7 @@ for r in $(seq 1 "$rounds"); do
 		for v in rust c; do
 			stage "bench round $r/$rounds, $clock clock: $v kernel"
 			log=$BUILD/log/bench-$clock-$v-$r.log
-			if ! "$ROOT/scripts/vm.sh" --image "$(imagefile $v)" --timeout 1800 --log "$log" \
+			if ! "$ROOT/scripts/vm.sh" --image "$(image $v)" --timeout 1800 --log "$log" \
 				--append "$append" "${opts[@]}" --initramfs bench \
 				"cycles=$cycles" "frames=$frames" "owners=$owners" >/dev/null 2>&1; then
 				grep -E '^BENCH-ERROR|Kernel panic|BUG:' "$log" | head -n 5 >&2 || true

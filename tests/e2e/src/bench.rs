@@ -5,7 +5,8 @@
 //! when `kunit.filter_glob=vt_bench*` ran it), each as `KTAP <line>`.
 //!
 //! - `cycles` (default 1000): owner cycles for `set_owner`/`close` and their kthread controls;
-//! - `frames` (default 20000): 60-byte frames for `tx_small_frames` and `rx_small_frames`;
+//! - `frames` (default 20000): 60-byte frames for `tx_small_frames` and `rx_small_frames`, with
+//!   the owner pinned to CPU 0 and its worker to CPU 1;
 //! - `owners` (default 1000): owners alive at once in the `scale_*` measurements.
 
 use crate::netdev::{self, Config, NetDev};
@@ -54,6 +55,51 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Restricts thread `tid` (0: the calling thread) to the CPUs in `cpus`.
+fn pin(tid: i32, cpus: &[usize]) -> Result<(), String> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        // SAFETY: `set` is a valid cpu_set_t and `c` is below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: `set` is valid for the size given.
+    if unsafe { libc::sched_setaffinity(tid, std::mem::size_of_val(&set), &set) } < 0 {
+        return Err(format!(
+            "sched_setaffinity({tid}): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// The frame workloads run with the owner on CPU 0 and its worker on CPU 1, so that every
+/// boot measures the same placement: left to the scheduler, where the two land differs from
+/// boot to boot and moves the figures by several per cent even under -icount. Returns a guard
+/// that lets the owner run anywhere again.
+fn pin_owner_and_worker() -> Result<impl Drop, String> {
+    struct Unpin;
+    impl Drop for Unpin {
+        fn drop(&mut self) {
+            let _ = pin(0, &(0..64).collect::<Vec<_>>());
+        }
+    }
+    let me = crate::procfs::self_pid();
+    let worker = format!("vhost-{me}");
+    let tids: Vec<i32> = crate::procfs::threads(me)
+        .map_err(|e| format!("threads: {e}"))?
+        .into_iter()
+        .filter(|t| t.comm == worker)
+        .map(|t| t.tid)
+        .collect();
+    let [tid] = tids[..] else {
+        return Err(format!("{} threads named {worker}, not 1", tids.len()));
+    };
+    pin(0, &[0])?;
+    pin(tid, &[1])?;
+    Ok(Unpin)
+}
+
 /// Small frames through the transmit path: each kick wakes the worker. Frames per second.
 fn tx_small(n: u32) -> Result<f64, String> {
     let tap = Tap::new("vt-bench").map_err(|e| format!("tap: {e}"))?;
@@ -66,6 +112,7 @@ fn tx_small(n: u32) -> Result<f64, String> {
         },
     )
     .map_err(|e| format!("vhost-net: {e}"))?;
+    let _pinned = pin_owner_and_worker()?;
     let mut buf = vec![0u8; 2048];
     let start = Instant::now();
     let mut got = 0u32;
@@ -106,6 +153,7 @@ fn rx_small(n: u32) -> Result<f64, String> {
         },
     )
     .map_err(|e| format!("vhost-net: {e}"))?;
+    let _pinned = pin_owner_and_worker()?;
     let start = Instant::now();
     let mut got = 0u32;
     let mut sent = 0u32;

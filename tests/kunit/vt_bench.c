@@ -24,7 +24,8 @@
  *    32 KiB / mem_tasks per task and per measurement.
  *  - create_start_stop: vhost_task_create() + vhost_task_start() +
  *    vhost_task_stop() in a loop: cycles per second, and the median time of
- *    create and of stop.
+ *    create and of stop; and as a control, the cycles per second of a bare
+ *    user worker that exits at once, waited for with a completion.
  *  - wake_latency: ping-pong between this kthread on one CPU and a vhost task
  *    pinned to another: time from just before vhost_task_wake() to the entry
  *    of the task's work function, which answers with a completion. The
@@ -214,6 +215,37 @@ static void mem_per_task(struct kunit *test)
 	vt_report(test, "mem_per_task", vhost_bytes - bare_bytes, "B");
 }
 
+/* A bare user worker that exits at once: the control of create_start_stop. */
+static int vt_bare_exit_fn(void *data)
+{
+	complete(data);
+	do_exit(0);
+}
+
+static int vt_bare_cycle(void)
+{
+	struct kernel_clone_args args = {
+		.flags		= CLONE_FS | CLONE_UNTRACED | CLONE_VM |
+				  CLONE_THREAD | CLONE_SIGHAND,
+		.exit_signal	= 0,
+		.fn		= vt_bare_exit_fn,
+		.name		= "vt-bare",
+		.user_worker	= 1,
+		.no_files	= 1,
+	};
+	struct completion done;
+	struct task_struct *tsk;
+
+	init_completion(&done);
+	args.fn_arg = &done;
+	tsk = copy_process(NULL, 0, NUMA_NO_NODE, &args);
+	if (IS_ERR(tsk))
+		return PTR_ERR(tsk);
+	wake_up_new_task(tsk);
+	wait_for_completion(&done);
+	return 0;
+}
+
 static void create_start_stop(struct kunit *test)
 {
 	unsigned int n = max(cycles, 1U), i;
@@ -253,6 +285,14 @@ static void create_start_stop(struct kunit *test)
 		  div64_u64((u64)n * NSEC_PER_SEC, max(total, 1ULL)), "cycles/s");
 	vt_report(test, "create_p50", vt_percentile(create_ns, n, 50), "ns");
 	vt_report(test, "stop_p50", vt_percentile(stop_ns, n, 50), "ns");
+
+	/* The same cycle of a bare user worker, without vhost_task. */
+	start = ktime_get_ns();
+	for (i = 0; i < n; i++)
+		KUNIT_ASSERT_EQ(test, vt_bare_cycle(), 0);
+	total = ktime_get_ns() - start;
+	vt_report(test, "bare_create_start_exit_control",
+		  div64_u64((u64)n * NSEC_PER_SEC, max(total, 1ULL)), "cycles/s");
 }
 
 /* One side of a ping-pong: the task answers each new ping with a completion. */

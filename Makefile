@@ -24,7 +24,7 @@ help:
 	@echo 'make kunit-both   the KUnit suites on the Rust and the C kernel'
 	@echo 'make e2e          the end-to-end suite in a guest on the Rust kernel'
 	@echo 'make test-debug   the KUnit suites on a lockdep/KASAN/kmemleak kernel'
-	@echo 'make bench        the C and Rust kernels side by side (BENCHMARKS.md)'
+	@echo 'make bench        the C and Rust kernels side by side; BENCH_DOC=1 updates BENCHMARKS.md'
 	@echo 'make check        rustfmt, clippy, checkpatch'
 	@echo 'make patches      the change to the kernel tree as a git format-patch series'
 	@echo 'make setup        install the missing tools only'

@@ -5,9 +5,14 @@
 # with the command's exit status, or 124 on a timeout, 125 if the guest died
 # without reporting one.
 #
-#   vm.sh [--image F] [--timeout S] [--log F] [--append ARGS] --initramfs CMD...
+# --icount runs the guest with -icount shift=0,align=off,sleep=off on one
+# host thread (icount rules out multi-threaded TCG): guest time counts
+# executed instructions, 1 ns each, and idle time is skipped, so timings do
+# not depend on the host's load. Without it, guest time is wall-clock time.
+#
+#   vm.sh [--image F] [--timeout S] [--log F] [--append ARGS] [--icount] --initramfs CMD...
 #       boots the busybox initramfs and runs "vhost-e2e CMD..."
-#   vm.sh [--image F] [--timeout S] [--log F] [--append ARGS] --hostfs SCRIPT
+#   vm.sh [--image F] [--timeout S] [--log F] [--append ARGS] [--icount] --hostfs SCRIPT
 #       boots over the host's root filesystem (9p, read-only) and runs SCRIPT
 #   --logdir DIR  shares DIR with the guest, writable, as VT_LOG_DIR (hostfs only)
 . "$(dirname "$0")/lib.sh"
@@ -18,6 +23,7 @@ log=
 append=
 mode=
 logdir=
+icount=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--image) image=$2; shift 2 ;;
@@ -25,6 +31,7 @@ while [ $# -gt 0 ]; do
 	--log) log=$2; shift 2 ;;
 	--append) append="$append $2"; shift 2 ;;
 	--logdir) logdir=$2; shift 2 ;;
+	--icount) icount=1; shift ;;
 	--initramfs) mode=initramfs; shift; break ;;
 	--hostfs) mode=hostfs; shift; break ;;
 	*) die "vm.sh: unknown option $1" ;;
@@ -36,7 +43,9 @@ need qemu-system-x86_64
 
 args=(-kernel "$image" -m 2G -smp 2 -nographic -no-reboot -bios qboot.rom
 	-device virtio-rng-pci)
-if [ "${VT_KVM:-0}" = 1 ]; then
+if [ $icount = 1 ]; then
+	args+=(-accel tcg,thread=single -cpu max -icount shift=0,align=off,sleep=off)
+elif [ "${VT_KVM:-0}" = 1 ]; then
 	args+=(-enable-kvm -cpu host)
 else
 	args+=(-accel tcg,thread=multi -cpu max)

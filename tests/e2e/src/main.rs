@@ -18,7 +18,7 @@ mod vring;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vhost-e2e demo | test [name-filter] | list | bench | exec-probe | send-frames N [ack] | kmemleak-scan"
+        "usage: vhost-e2e demo | test [name-filter] | list | bench [key=value...] | exec-probe | send-frames N [ack] | kmemleak-scan"
     );
     std::process::exit(2);
 }
@@ -84,7 +84,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("demo") => demo::run(),
-        Some("bench") => bench::run(),
+        Some("bench") => bench::run(&args[1..]),
         Some("test") => {
             println!("# vhost_task implementation: {}", demo::implementation());
             i32::from(harness::run(&cases::all(), args.get(1).map(String::as_str)) > 0)

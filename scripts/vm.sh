@@ -41,7 +41,11 @@ done
 [ -f "$image" ] || die "no kernel image $image (run 'make kernel')"
 need qemu-system-x86_64
 
-args=(-kernel "$image" -m 2G -smp 2 -nographic -no-reboot -bios qboot.rom
+# q35: its ACPI tables route PCI interrupts statically. i440fx's _PRT method
+# loops in AML, and a guest starved on a loaded host, or whose clock ran
+# fast after a bad TSC calibration, aborts it (AE_AML_LOOP_TIMEOUT) and is
+# left without virtio interrupts (issue 7).
+args=(-machine q35 -kernel "$image" -m 2G -smp 2 -nographic -no-reboot -bios qboot.rom
 	-device virtio-rng-pci)
 if [ $icount = 1 ]; then
 	args+=(-accel tcg,thread=single -cpu max -icount shift=0,align=off,sleep=off)

@@ -1033,105 +1033,6 @@ static struct kunit_suite vhost_task_suite = {
 	.test_cases = vhost_task_cases,
 };
 
-#ifdef CONFIG_FAULT_INJECTION
-static void vt_set_fail_nth(unsigned int n)
-{
-	current->fail_nth = n;
-}
-
-static unsigned int vt_fail_nth(void)
-{
-	return current->fail_nth;
-}
-#else
-static void vt_set_fail_nth(unsigned int n) { }
-static unsigned int vt_fail_nth(void) { return 0; }
-#endif
-
-/*
- * Whether fail-nth can make this thread's GFP_KERNEL allocations fail: not
- * without CONFIG_FAULT_INJECTION, and failslab ignores them unless
- * /sys/kernel/debug/failslab/ignore-gfp-wait is N.
- */
-static bool vt_fail_nth_works(void)
-{
-	void *obj;
-
-	vt_set_fail_nth(1);
-	obj = kmalloc(32, GFP_KERNEL);
-	vt_set_fail_nth(0);
-	kfree(obj);
-	return !obj;
-}
-
-/*
- * Systematic fault injection, as syzkaller does it with fail-nth: for n = 1,
- * 2, ... the n-th allocation of vhost_task_create() + vhost_task_start() +
- * vhost_task_stop() fails, until a run injects none. Each run must end with
- * a working task, or with an error and nothing left behind: the thread
- * count as before, and a retry that gets a working task. kmemleak, scanning
- * after the suite, sees anything freed nowhere.
- */
-static void every_failing_allocation_in_create_start_stop_is_clean(struct kunit *test)
-{
-	int threads = get_nr_threads(current);
-	int n, errors = 0;
-
-	if (!vt_fail_nth_works())
-		kunit_skip(test, "needs CONFIG_FAILSLAB and ignore-gfp-wait N in /sys/kernel/debug/failslab; run it from /sys/kernel/debug/kunit");
-
-	for (n = 1; n < 10000; n++) {
-		struct vhost_task *vtsk;
-		struct vt_probe p;
-		bool ran = false;
-		unsigned int left;
-
-		vt_probe_init(&p);
-		vt_set_fail_nth(n);
-		vtsk = vhost_task_create(vt_fn, vt_kill, &p, "vt-fault");
-		if (!IS_ERR(vtsk)) {
-			vhost_task_start(vtsk);
-			ran = vt_wait_calls(&p, 1);
-			vt_stop(vtsk, &p);
-		}
-		left = vt_fail_nth();
-		vt_set_fail_nth(0);
-
-		if (IS_ERR(vtsk)) {
-			errors++;
-			KUNIT_EXPECT_EQ_MSG(test, PTR_ERR(vtsk), -ENOMEM, "fault %d", n);
-			KUNIT_EXPECT_EQ_MSG(test, atomic_read(&p.calls), 0, "fault %d", n);
-			KUNIT_EXPECT_TRUE_MSG(test, vt_wait_nr_threads(threads), "fault %d", n);
-			/* The same creator tries again and gets its worker. */
-			vtsk = vt_run(test, &p);
-			KUNIT_EXPECT_TRUE_MSG(test, vt_wait_calls(&p, 1), "retry after fault %d", n);
-			vt_stop(vtsk, &p);
-		} else {
-			KUNIT_EXPECT_TRUE_MSG(test, ran, "fault %d: fn never ran", n);
-		}
-		KUNIT_EXPECT_TRUE_MSG(test, !p.task || vt_wait_exited(p.task), "fault %d", n);
-		vt_probe_put(&p);
-		KUNIT_EXPECT_TRUE_MSG(test, vt_wait_nr_threads(threads), "fault %d", n);
-		if (left)
-			break;
-	}
-	/* Runs 1..n-1 each had a fault injected; run n had none. */
-	kunit_info(test, "fault points in create+start+stop: %d, of which %d failed the create\n",
-		   n - 1, errors);
-	KUNIT_EXPECT_GT(test, n - 1, 0);
-}
-
-static struct kunit_case vhost_task_fault_cases[] = {
-	KUNIT_CASE(every_failing_allocation_in_create_start_stop_is_clean),
-	{}
-};
-
-/* Skipped at boot: user space runs it once failslab may fail GFP_KERNEL. */
-static struct kunit_suite vhost_task_fault_suite = {
-	.name = "vhost_task_fault",
-	.test_cases = vhost_task_fault_cases,
-};
-
 #ifdef CONFIG_VHOST_TASK_RUST
 static struct kunit_case vhost_task_rust_cases[] = {
 	VT_RUST_CASE(new_user_worker_runs_nothing_until_started),
@@ -1157,9 +1058,9 @@ static struct kunit_suite vhost_task_rust_suite = {
 	.test_cases = vhost_task_rust_cases,
 };
 
-kunit_test_suites(&vhost_task_suite, &vhost_task_fault_suite, &vhost_task_rust_suite);
+kunit_test_suites(&vhost_task_suite, &vhost_task_rust_suite);
 #else
-kunit_test_suites(&vhost_task_suite, &vhost_task_fault_suite);
+kunit_test_suites(&vhost_task_suite);
 #endif
 
 MODULE_DESCRIPTION("KUnit tests for vhost_task");

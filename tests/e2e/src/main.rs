@@ -32,10 +32,6 @@ fn kmemleak_scan() -> i32 {
             .args(["-t", "debugfs", "debugfs", "/sys/kernel/debug"])
             .status();
     }
-    if let Err(e) = run_fault_suite() {
-        println!("kmemleak-scan: {e}");
-        return 1;
-    }
     // kmemleak only reports objects older than 5 s; scan twice, as its documentation advises.
     std::thread::sleep(std::time::Duration::from_secs(6));
     for _ in 0..2 {
@@ -49,35 +45,6 @@ fn kmemleak_scan() -> i32 {
     print!("{report}");
     println!("kmemleak-scan: {n} suspected leaks");
     i32::from(n > 0)
-}
-
-/// Runs the `vhost_task_fault` KUnit suite, which boot skips, once failslab and fail_page_alloc
-/// may fail this kernel's GFP_KERNEL allocations, and prints its KTAP results.
-fn run_fault_suite() -> Result<(), String> {
-    let suite = "/sys/kernel/debug/kunit/vhost_task_fault";
-    if !std::path::Path::new(suite).exists() {
-        println!("kmemleak-scan: no {suite}; fault injection not run");
-        return Ok(());
-    }
-    for (file, value) in [
-        ("failslab/ignore-gfp-wait", "N"),
-        ("fail_page_alloc/ignore-gfp-wait", "N"),
-        ("fail_page_alloc/ignore-gfp-highmem", "N"),
-        ("fail_page_alloc/min-order", "0"),
-        // One line per injected fault, not a stack trace each: the suite injects hundreds.
-        ("failslab/verbose", "1"),
-        ("fail_page_alloc/verbose", "1"),
-    ] {
-        let path = format!("/sys/kernel/debug/{file}");
-        std::fs::write(&path, value).map_err(|e| format!("{path}: {e}"))?;
-    }
-    std::fs::write(format!("{suite}/run"), "run").map_err(|e| format!("{suite}/run: {e}"))?;
-    let results =
-        std::fs::read_to_string(format!("{suite}/results")).map_err(|e| format!("results: {e}"))?;
-    for l in results.lines() {
-        println!("fault-suite: {l}");
-    }
-    Ok(())
 }
 
 fn main() {

@@ -117,7 +117,8 @@ pub fn send_frames(n: u32, wait_ack: bool) -> i32 {
         // vhost has not taken from the ring yet.
         let ack = netdev::frame(ACK_SEQ, 60);
         let mut buf = vec![0u8; 2048];
-        let deadline = Instant::now() + Duration::from_secs(600);
+        // Long in this guest's time, which may run several times too fast (see `run`).
+        let deadline = Instant::now() + Duration::from_secs(3600);
         loop {
             match sock.recv(&mut buf, Duration::from_secs(5)).ctx("recv")? {
                 Some(len) if buf[..len] == ack[..] => break,
@@ -302,10 +303,22 @@ pub fn run() -> CaseResult {
     let log = "/tmp/vt-qemu.log";
     let errlog = "/tmp/vt-qemu.stderr";
     let qmp_path = "/tmp/vt-qemu.qmp";
-    // For experiments that starve the nested guest on purpose: VT_NESTED_MACHINE=pc brings
-    // back the i440fx machine, VT_NESTED_ICOUNT=N makes each nested instruction last 2^N ns
-    // of its time, so that its clock runs ahead of its progress as on a starved host.
+    // The nested guest always boots with its clock in the state a starved host once left it
+    // in: a TSC calibrated at 310 MHz instead of 2.6 GHz (as "PIT calibration deviates from
+    // HPET: 310411 2600049" in a run under load), kept by tsc=nowatchdog, so that its time
+    // runs about 8 times too fast. Under that clock the i440fx machine's AML _PRT loop times
+    // out and the case fails with 0 frames (issue 7); the case proves it no longer can.
+    //
+    // For experiments (README, "When a case fails"): VT_NESTED_APPEND replaces those
+    // parameters (commas for spaces; empty for a true clock), VT_NESTED_MACHINE=pc brings back
+    // the i440fx machine, VT_NESTED_ICOUNT=N makes each nested instruction last 2^N ns of its
+    // time, and VT_NESTED_ACK=0 brings back the protocol without the acknowledgement.
     let machine = std::env::var("VT_NESTED_MACHINE").unwrap_or_else(|_| "q35".into());
+    let extra = std::env::var("VT_NESTED_APPEND")
+        .unwrap_or_else(|_| "tsc_early_khz=310000,tsc=nowatchdog".into())
+        .replace(',', " ");
+    let wait_ack = std::env::var("VT_NESTED_ACK").map_or(true, |v| v != "0");
+    let ack = if wait_ack { ",ack" } else { "" };
     let icount: Vec<String> = std::env::var("VT_NESTED_ICOUNT")
         .map(|n| vec!["-icount".into(), format!("shift={n}")])
         .unwrap_or_default();
@@ -339,7 +352,9 @@ pub fn run() -> CaseResult {
             "-initrd",
             &initrd,
             "-append",
-            &format!("console=ttyS0 panic=-1 quiet rdinit=/init vt.cmd=send-frames,{FRAMES},ack"),
+            &format!(
+                "console=ttyS0 panic=-1 quiet rdinit=/init vt.cmd=send-frames,{FRAMES}{ack} {extra}"
+            ),
             "-netdev",
             &format!("tap,id=n0,ifname={TAP},script=no,downscript=no,vhost=on,vhostforce=on"),
             "-device",
@@ -437,6 +452,11 @@ pub fn run() -> CaseResult {
                 p.last
             )
         })?;
+        if !wait_ack {
+            return Ok(format!(
+                "{FRAMES} frames received (no acknowledgement asked)"
+            ));
+        }
         // Let the nested guest power off: its acknowledgement crosses the worker the other way.
         sock.send(&netdev::frame(ACK_SEQ, 60)).ctx("ack")?;
         ensure(

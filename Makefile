@@ -4,8 +4,11 @@
 # first (scripts/setup.sh), so on a fresh Debian machine 'make run' and
 # 'make test' are the only commands to type.
 #
-# KDIR=/path/to/linux uses another tree (6.12 or newer) instead of Debian's
-# linux-source-6.12 unpacked under build/.
+# TREE=7.3 works on Debian's Linux 7.3 (linux-source-7.3 from trixie-backports,
+# fetched into build/linux-source-7.3) instead of 6.12, with 7.3's toolchain;
+# every target takes it. KDIR=/path/to/linux uses another copy of a supported
+# tree (6.12 or 7.3). 'make test' covers 6.12; 'make test TREE=7.3' covers 7.3,
+# and 'scripts/test.sh all all-7.3' both.
 
 SHELL := /bin/bash
 S := scripts
@@ -27,7 +30,9 @@ help:
 	@echo 'make bench        the C and Rust kernels side by side; BENCH_DOC=1 updates BENCHMARKS.md'
 	@echo 'make check        rustfmt, clippy, checkpatch'
 	@echo 'make patches      the change to the kernel tree as a git format-patch series'
-	@echo 'make setup        install the missing tools only'
+	@echo 'make setup        install the missing tools only (for every tree)'
+	@echo
+	@echo 'TREE=6.12 (default) or TREE=7.3 picks the kernel tree; KDIR=/path another copy of one'
 
 setup:
 	@$(S)/setup.sh

@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Helpers for the Rust vhost_task: the macros and inline functions it needs
- * from <linux/sched.h> and <linux/completion.h>. Linked into the tree as
- * rust/helpers/vhost_task_rs.c and included from rust/helpers/helpers.c, so
- * bindgen turns them into bindings::set_current_state() and friends.
+ * Helpers for the Rust vhost_task: the macros it needs from <linux/sched.h>.
+ * Linked into the tree as rust/helpers/vhost_task_rs.c and included from
+ * rust/helpers/helpers.c, so bindgen turns them into
+ * bindings::set_current_state() and bindings::__set_current_state().
  */
 
-#include <linux/completion.h>
 #include <linux/sched.h>
 
 void rust_helper_set_current_state(unsigned int state)
@@ -17,9 +16,4 @@ void rust_helper_set_current_state(unsigned int state)
 void rust_helper___set_current_state(unsigned int state)
 {
 	__set_current_state(state);
-}
-
-void rust_helper_init_completion(struct completion *x)
-{
-	init_completion(x);
 }

@@ -5,11 +5,89 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
-TOOLS=$BUILD/tools
-# The Debian tree is unpacked here unless KDIR names another tree.
-DEFAULT_KDIR=$BUILD/linux-source-6.12
-KDIR=${KDIR:-$DEFAULT_KDIR}
-export PATH="$TOOLS/bin:$PATH"
+
+stage() { printf '==> %s\n' "$*" >&2; }
+info() { printf '    %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The supported kernel trees, oldest first. TREE picks one (default 6.12);
+# KDIR=/path uses another copy of a supported tree, whose version picks TREE.
+# To add a tree, add it here and to tree_toolchain below (README, "Supported
+# trees").
+SUPPORTED_TREES=(6.12 7.3)
+DEFAULT_TREE=6.12
+
+# "6.12" for a tree whose top Makefile says VERSION = 6, PATCHLEVEL = 12.
+kdir_series() {
+	awk '/^VERSION *=/ { v = $3 } /^PATCHLEVEL *=/ { p = $3 }
+		END { if (v != "" && p != "") print v "." p }' "$1/Makefile" 2>/dev/null
+}
+
+# The per-tree toolchain: each tree gets its own bindgen in build/tools[-TREE]
+# and its own LLVM, so that building one never changes what the other uses
+# (and never invalidates its compiler cache).
+#   TOOLS          where bindgen-cli BINDGEN_VERSION is installed
+#   LLVM_SUFFIX    "" for Debian's default clang, "-19" for clang-19 (LLVM=-19)
+#   LIBCLANG_DIR   bindgen's libclang, the same LLVM as the compiler (LIBCLANG_PATH)
+#   TREE_TAG       "" for 6.12, "-7.3" otherwise: suffix of test names, images, build dirs
+tree_toolchain() {
+	case $1 in
+	6.12)
+		TOOLS=$BUILD/tools
+		BINDGEN_VERSION=0.69.5
+		LLVM_SUFFIX=
+		LIBCLANG_DIR=/usr/lib/llvm-14/lib
+		;;
+	7.3)
+		TOOLS=$BUILD/tools-7.3
+		BINDGEN_VERSION=0.71.1
+		LLVM_SUFFIX=-19
+		LIBCLANG_DIR=/usr/lib/llvm-19/lib
+		;;
+	*) die "no toolchain known for tree '$1'" ;;
+	esac
+	TREE_TAG=-$1
+	[ "$1" != "$DEFAULT_TREE" ] || TREE_TAG=
+}
+
+# Select tree $1 (one of SUPPORTED_TREES) with kernel tree $2 (default: the
+# Debian one unpacked under build/). Sets TREE, KDIR, DEFAULT_KDIR, TOOLS and
+# the rest of tree_toolchain, and puts the tree's bindgen first in PATH.
+select_tree() {
+	local t=$1 k=${2:-}
+	case " ${SUPPORTED_TREES[*]} " in
+	*" $t "*) ;;
+	*) die "TREE=$t is not a supported tree (tried: ${SUPPORTED_TREES[*]})" ;;
+	esac
+	TREE=$t
+	DEFAULT_KDIR=$BUILD/linux-source-$t
+	KDIR=${k:-$DEFAULT_KDIR}
+	tree_toolchain "$t"
+	PATH="$TOOLS/bin:${BASE_PATH}"
+	export TREE KDIR PATH
+	# Always named: with libclang-19-dev installed, bindgen would pick the newest libclang
+	# found, 19, for 6.12 too, whose clang-14 flags it rejects.
+	export LIBCLANG_PATH=$LIBCLANG_DIR
+}
+
+BASE_PATH=${VT_BASE_PATH:-$PATH}
+export VT_BASE_PATH=$BASE_PATH
+if [ "${LINK_SKIP_CHECK:-0}" = 1 ]; then
+	# scripts/patches.sh links a copy of just the touched files of a TREE.
+	select_tree "${TREE:-$DEFAULT_TREE}" "$KDIR"
+elif [ -n "${KDIR:-}" ] && [ "$KDIR" != "$BUILD/linux-source-${TREE:-$DEFAULT_TREE}" ]; then
+	[ -f "$KDIR/Makefile" ] || die "KDIR=$KDIR is not a kernel source tree (no Makefile)"
+	series=$(kdir_series "$KDIR")
+	case " ${SUPPORTED_TREES[*]} " in
+	*" $series "*) ;;
+	*) die "KDIR=$KDIR is Linux ${series:-of unknown version}, which matches none of the supported trees (tried: ${SUPPORTED_TREES[*]})" ;;
+	esac
+	[ -z "${TREE:-}" ] || [ "$TREE" = "$series" ] ||
+		die "KDIR=$KDIR is Linux $series but TREE=$TREE"
+	select_tree "$series" "$KDIR"
+else
+	select_tree "${TREE:-$DEFAULT_TREE}" ""
+fi
 
 # ccache for the C side: the cache lives outside the clone so a fresh clone
 # on a machine that built before rebuilds in minutes.
@@ -19,14 +97,6 @@ export CCACHE_NOHASHDIR=true
 export CCACHE_SLOPPINESS=time_macros,include_file_mtime,include_file_ctime
 
 JOBS=${JOBS:-$(nproc)}
-
-# bindgen loads whichever libclang it finds first; with several LLVMs installed
-# that may not be the one matching clang. Name it.
-export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-14/lib}
-
-stage() { printf '==> %s\n' "$*" >&2; }
-info() { printf '    %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 need() {
 	local t
@@ -56,48 +126,55 @@ tree_version() {
 	make -s -C "$1" kernelversion 2>/dev/null
 }
 
-# Fail unless $1 is a kernel tree of 6.12 or newer that has vhost_task.
+# Fail unless $1 is a kernel tree with vhost_task; print its version.
 check_tree() {
-	local k=$1 v major minor
+	local k=$1 v
 	[ -f "$k/Makefile" ] && [ -f "$k/Kconfig" ] || die "KDIR=$k is not a kernel source tree"
 	v=$(tree_version "$k") || die "cannot read the kernel version of $k"
-	major=${v%%.*}
-	minor=${v#*.}
-	minor=${minor%%.*}
-	if [ "$major" -lt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -lt 12 ]; }; then
-		die "KDIR=$k is Linux $v; this project needs 6.12 or newer"
-	fi
 	[ -f "$k/kernel/vhost_task.c" ] && [ -f "$k/include/linux/sched/vhost_task.h" ] ||
 		die "KDIR=$k has no kernel/vhost_task.c or include/linux/sched/vhost_task.h"
 	echo "$v"
 }
 
-# The make invocation for a build directory of $KDIR.
+# The LLVM tool $1 of the selected tree (llvm-nm, llvm-ar, clang...).
+llvm_tool() {
+	echo "$1$LLVM_SUFFIX"
+}
+
+# The make invocation for a build directory of $KDIR, with the tree's LLVM.
 kmake() {
 	local obj=$1
 	shift
-	make -C "$KDIR" O="$obj" LLVM=1 ARCH=x86_64 -j"$JOBS" \
-		CC="ccache clang" "$@"
+	make -C "$KDIR" O="$obj" LLVM="${LLVM_SUFFIX:-1}" ARCH=x86_64 -j"$JOBS" \
+		CC="ccache clang$LLVM_SUFFIX" "$@"
 }
 
 # The pinned toolchain for every rustc/cargo the scripts run, wherever KDIR is.
 RUSTUP_TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$ROOT/rust-toolchain.toml")
 export RUSTUP_TOOLCHAIN
 
-# The image a kernel variant (rust, c, debug) leaves, at the path the README names.
+# What tells apart the builds of KDIR from those of the default tree: nothing
+# for Debian's 6.12, "-7.3" for Debian's 7.3, a hash of the path for another
+# KDIR. Switching trees never mixes their objects or images.
+kdir_tag() {
+	if [ "$KDIR" = "$DEFAULT_KDIR" ]; then
+		echo "$TREE_TAG"
+	else
+		echo "-$(realpath "$KDIR" | sha1sum | cut -c1-8)"
+	fi
+}
+
+# The image a kernel variant (rust, c, debug) leaves, at the path the README names:
+# build/bzImage, build/bzImage-c, build/bzImage-7.3, build/bzImage-c-7.3, ...
 imagefile() {
 	case $1 in
-	rust) echo "$BUILD/bzImage" ;;
-	*) echo "$BUILD/bzImage-$1" ;;
+	rust) echo "$BUILD/bzImage$(kdir_tag)" ;;
+	*) echo "$BUILD/bzImage-$1$(kdir_tag)" ;;
 	esac
 }
 
-# The build directory of a kernel variant (rust, c, debug). Another KDIR gets
-# directories of its own, so that switching trees never mixes their objects.
+# The build directory of a kernel variant (rust, c, debug): build/obj-rust,
+# build/obj-rust-7.3, ...
 objdir() {
-	if [ "$KDIR" = "$DEFAULT_KDIR" ]; then
-		echo "$BUILD/obj-$1"
-	else
-		echo "$BUILD/obj-$1-$(realpath "$KDIR" | sha1sum | cut -c1-8)"
-	fi
+	echo "$BUILD/obj-$1$(kdir_tag)"
 }

@@ -6,6 +6,8 @@
 #   drivers/vhost/Kconfig         sources our Kconfig beside VHOST_TASK
 #   rust/bindings/bindings_helper.h   the headers the Rust side binds
 #   rust/helpers/vhost_task_rs.c  -> include/rust_helpers.c, #included by helpers.c
+#   rust/helpers/completion.c     -> include/rust_helpers_completion.c, only in a tree
+#                                    without one (6.12; 7.3 has it upstream)
 # kernel/vhost_task.c stays, so one tree builds either implementation.
 . "$(dirname "$0")/lib.sh"
 
@@ -37,6 +39,13 @@ link() {
 
 link "$ROOT" "$KDIR/kernel/vhost_task_rs"
 link "$ROOT/include/rust_helpers.c" "$KDIR/rust/helpers/vhost_task_rs.c"
+# The tree's own init_completion() helper if it has one, ours otherwise.
+if [ ! -f "$KDIR/rust/helpers/completion.c" ] || [ -L "$KDIR/rust/helpers/completion.c" ]; then
+	link "$ROOT/include/rust_helpers_completion.c" "$KDIR/rust/helpers/completion.c"
+	ensure "$KDIR/rust/helpers/helpers.c" '#include "completion.c"' '
+{ print }
+/^#include "uaccess.c"$/ { print "#include \"completion.c\"" }'
+fi
 
 ensure "$KDIR/kernel/Makefile" "obj-\$(CONFIG_VHOST_TASK) += vhost_task_rs/" '
 /^obj-\$\(CONFIG_VHOST_TASK\) \+= vhost_task\.o$/ {

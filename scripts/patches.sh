@@ -13,11 +13,23 @@ rm -rf "$out"
 mkdir -p "$work"
 version=$(check_tree "$KDIR")
 touched=(kernel/Makefile drivers/vhost/Kconfig rust/bindings/bindings_helper.h rust/helpers/helpers.c)
+# The tree's own completion helper (7.3), which link-tree.sh must see to leave it alone.
+if [ -f "$KDIR/rust/helpers/completion.c" ] && [ ! -L "$KDIR/rust/helpers/completion.c" ]; then
+	touched+=(rust/helpers/completion.c)
+fi
 
 # The pristine files: from Debian's tarball for the default tree, else from KDIR's git.
 if [ "$KDIR" = "$DEFAULT_KDIR" ]; then
-	tar -C "$work" --strip-components=1 -xf /usr/src/linux-source-6.12.tar.xz \
-		"${touched[@]/#/linux-source-6.12/}"
+	# Debian's tarball: 6.12's from the installed package, 7.3's from the .deb get-tree.sh fetched.
+	if [ -f "/usr/src/linux-source-$TREE.tar.xz" ]; then
+		tar -C "$work" --strip-components=1 -xf "/usr/src/linux-source-$TREE.tar.xz" \
+			"${touched[@]/#/linux-source-$TREE/}"
+	else
+		deb=$(ls "$BUILD/apt-$TREE/deb/"*.deb 2>/dev/null | head -n 1)
+		[ -n "$deb" ] || die "no Debian package of $TREE under build/apt-$TREE (run scripts/get-tree.sh)"
+		dpkg-deb --fsys-tarfile "$deb" | tar -xO "./usr/src/linux-source-$TREE.tar.xz" |
+			tar -C "$work" --strip-components=1 -xJf - "${touched[@]/#/linux-source-$TREE/}"
+	fi
 else
 	git -C "$KDIR" rev-parse HEAD >/dev/null 2>&1 ||
 		die "KDIR=$KDIR is not a git tree: cannot tell its pristine files apart"
@@ -38,6 +50,11 @@ KDIR=$work LINK_SKIP_CHECK=1 "$ROOT/scripts/link-tree.sh" >/dev/null
 rm -f "$work/kernel/vhost_task_rs" "$work/rust/helpers/vhost_task_rs.c"
 
 cp "$ROOT/include/rust_helpers.c" "$work/rust/helpers/vhost_task_rs.c"
+# Only a tree without its own completion helper (6.12) gets ours.
+if [ -L "$work/rust/helpers/completion.c" ]; then
+	rm "$work/rust/helpers/completion.c"
+	cp "$ROOT/include/rust_helpers_completion.c" "$work/rust/helpers/completion.c"
+fi
 g add rust/helpers rust/bindings
 g commit -q -F - <<'MSG'
 rust: helpers: add what a Rust vhost_task needs
@@ -50,6 +67,8 @@ MSG
 mkdir -p "$work/kernel/vhost_task_rs/src"
 cp "$ROOT/Kconfig" "$ROOT/Kbuild" "$work/kernel/vhost_task_rs/"
 cp "$ROOT"/src/Kbuild "$ROOT"/src/*.rs "$ROOT"/src/*.c "$work/kernel/vhost_task_rs/src/"
+# A tree with kernel::sync::Completion (7.3) does not need our fallback.
+[ ! -f "$KDIR/rust/kernel/sync/completion.rs" ] || rm "$work/kernel/vhost_task_rs/src/completion.rs"
 g add kernel drivers
 g commit -q -F - <<'MSG'
 sched/vhost_task: add a Rust implementation

@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Install what the project needs and is missing, and nothing else:
-# Debian packages, rust-src for the pinned toolchain, bindgen-cli into
-# build/tools. A second run finds nothing to do and says so.
+# Install what the project needs and is missing, and nothing else, for every
+# supported tree: Debian packages (both trees' LLVM), rust-src for the pinned
+# toolchain, and each tree's bindgen-cli into its build/tools[-TREE]. A second
+# run finds nothing to do and says so.
 . "$(dirname "$0")/lib.sh"
 
-BINDGEN_VERSION=0.69.5
 TOOLCHAIN=$RUSTUP_TOOLCHAIN
 [ -n "$TOOLCHAIN" ] || die "no channel in rust-toolchain.toml"
 
 # Debian packages, and a file each one provides to tell if it is there.
 PKGS=(
+	# 6.12's source; 7.3's comes from trixie-backports through scripts/get-tree.sh.
 	"linux-source-6.12:/usr/src/linux-source-6.12.tar.xz"
+	# Debian's default LLVM (14) for 6.12, LLVM 19 for 7.3 (which needs 17 or newer).
 	"clang:/usr/bin/clang"
 	"lld:/usr/bin/ld.lld"
 	"llvm:/usr/bin/llvm-ar"
 	"libclang-dev:/usr/lib/llvm-14/lib/libclang.so"
+	"clang-19:/usr/bin/clang-19"
+	"lld-19:/usr/bin/ld.lld-19"
+	"llvm-19:/usr/bin/llvm-ar-19"
+	"libclang-19-dev:/usr/lib/llvm-19/lib/libclang.so"
+	"debian-archive-keyring:/usr/share/keyrings/debian-archive-keyring.gpg"
 	"flex:/usr/bin/flex"
 	"bison:/usr/bin/bison"
 	"bc:/usr/bin/bc"
@@ -64,12 +71,17 @@ for c in rust-src rustfmt clippy; do
 	fi
 done
 
-if ! "$TOOLS/bin/bindgen" --version 2>/dev/null | grep " $BINDGEN_VERSION\$" >/dev/null; then
-	stage "installing bindgen-cli $BINDGEN_VERSION into build/tools (a few minutes)"
-	logged "$BUILD/log/bindgen.log" cargo +"$TOOLCHAIN" install --locked --force \
-		bindgen-cli --version "$BINDGEN_VERSION" --root "$TOOLS"
-	did=1
-fi
+# Each tree's bindgen-cli, in its own directory: 6.12 stays on the one its
+# objects were built with, 7.3 needs 0.71.1 or newer.
+for t in "${SUPPORTED_TREES[@]}"; do
+	tree_toolchain "$t"
+	if ! "$TOOLS/bin/bindgen" --version 2>/dev/null | grep " $BINDGEN_VERSION\$" >/dev/null; then
+		stage "installing bindgen-cli $BINDGEN_VERSION for Linux $t into ${TOOLS#"$ROOT"/} (a few minutes)"
+		logged "$BUILD/log/bindgen-$t.log" cargo +"$TOOLCHAIN" install --locked --force \
+			bindgen-cli --version "$BINDGEN_VERSION" --root "$TOOLS"
+		did=1
+	fi
+done
 
 if [ $did -eq 0 ]; then
 	info "setup: nothing to do, every tool is installed"

@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0
 # Run test suites and end with one line "N passed, N failed". Exits non-zero
 # on any failure.
-#   test.sh all | SUITE...
+#   test.sh all | all-7.3 | SUITE...
 # Suites: build-rust build-c boot-rust boot-c kunit-rust kunit-c e2e-rust e2e-c
-# kunit-debug lint
+# kunit-debug lint, on the selected tree (TREE=, default 6.12); with a tree's
+# suffix (kunit-rust-7.3, all-7.3) on that tree, so that one run can cover
+# both. Results of another tree than 6.12 carry its name: kunit-rust-7.3.CASE.
 . "$(dirname "$0")/lib.sh"
 
-results=$BUILD/log/results.txt
+results=${RESULTS:-$BUILD/log/results.txt}
 mkdir -p "$BUILD/log"
 : >"$results"
 
@@ -31,67 +33,71 @@ impl_name() {
 
 # Which object of vmlinux defines the ABI, and that every caller links against it.
 suite_build() {
-	local v=$1 obj members defs
+	local v=$1 obj members defs ar nm s=build-$1$TREE_TAG
 	obj=$(objdir "$1")
-	stage "build-$v: which object provides vhost_task in vmlinux"
-	members=$(cd "$obj" && llvm-ar t vmlinux.a)
+	ar=$(llvm_tool llvm-ar)
+	nm=$(llvm_tool llvm-nm)
+	stage "$s: which object provides vhost_task in vmlinux (Linux $TREE)"
+	members=$(cd "$obj" && "$ar" t vmlinux.a)
 	defs=$(cd "$obj" && for o in $(grep vhost_task <<<"$members"); do
-		if llvm-nm --defined-only "$o" 2>/dev/null | grep ' T vhost_task_create$' >/dev/null; then
+		if "$nm" --defined-only "$o" 2>/dev/null | grep ' T vhost_task_create$' >/dev/null; then
 			echo "$o"
 		fi
 	done)
 	info "vhost_task_create is defined by: ${defs:-nothing}"
 	if [ "$v" = c ]; then
-		check "build-c.vhost_task_create_is_defined_by_kernel_vhost_task_o" \
+		check "$s.vhost_task_create_is_defined_by_kernel_vhost_task_o" \
 			test "$defs" = kernel/vhost_task.o
-		check "build-c.no_rust_vhost_task_object" \
+		check "$s.no_rust_vhost_task_object" \
 			eval '! grep -q vhost_task_rs/src <<<"$members"'
 	else
-		check "build-$v.vhost_task_create_is_defined_by_the_rust_crate" \
+		check "$s.vhost_task_create_is_defined_by_the_rust_crate" \
 			test "$defs" = kernel/vhost_task_rs/src/vhost_task_rust.o
-		check "build-$v.no_c_vhost_task_object_in_vmlinux" \
+		check "$s.no_c_vhost_task_object_in_vmlinux" \
 			eval '! grep -qx kernel/vhost_task.o <<<"$members"'
 	fi
 	# vhost (net, vsock, scsi) and KVM's NX recovery, unchanged, call the ABI.
 	local name o
 	for name in vhost_core:drivers/vhost/vhost.o kvm_nx_recovery:arch/x86/kvm/mmu/mmu.o; do
 		o=${name#*:}
-		check "build-$v.${name%%:*}_calls_vhost_task_create" \
-			eval "(cd '$obj' && llvm-nm -u '$o' | grep ' vhost_task_create$' >/dev/null)"
+		check "$s.${name%%:*}_calls_vhost_task_create" \
+			eval "(cd '$obj' && '$nm' -u '$o' | grep ' vhost_task_create$' >/dev/null)"
 	done
 	for o in drivers/vhost/net.o drivers/vhost/vsock.o drivers/vhost/scsi.o; do
-		check "build-$v.$(basename "$o" .o)_is_built_in" grep -qx "$o" <<<"$members"
+		check "$s.$(basename "$o" .o)_is_built_in" grep -qx "$o" <<<"$members"
 	done
 }
 
 # The busybox initramfs boot, plain 'qemu -kernel -initrd', running the demo.
 suite_boot() {
-	local v=$1 log=$BUILD/log/boot-$1.log rc=0
-	stage "boot-$v: busybox initramfs boot and the 'make run' checks"
+	local v=$1 s=boot-$1$TREE_TAG rc=0
+	local log=$BUILD/log/$s.log
+	stage "$s: busybox initramfs boot of Linux $TREE and the 'make run' checks"
 	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 300 --log "$log" \
 		--initramfs demo >/dev/null 2>&1 || rc=$?
-	check "boot-$v.guest_boots_from_initramfs_and_reports_status" test "$rc" -ne 124 -a "$rc" -ne 125
-	check "boot-$v.implementation_is_$v" grep -qF "vhost_task implementation: $(impl_name "$v")" "$log"
-	check "boot-$v.demo_worker_is_owner_thread_kthread_is_not" test "$rc" -eq 0
+	check "$s.guest_boots_from_initramfs_and_reports_status" test "$rc" -ne 124 -a "$rc" -ne 125
+	check "$s.implementation_is_$v" grep -qF "vhost_task implementation: $(impl_name "$v")" "$log"
+	check "$s.demo_worker_is_owner_thread_kthread_is_not" test "$rc" -eq 0
 	if grep -q '^FAILED:' "$log"; then sed -n 's/^FAILED: /    demo: /p' "$log" >&2; fi
 }
 
 # The KUnit suites, run and parsed by the kernel's own kunit.py.
 suite_kunit() {
-	local v=$1 json=$BUILD/log/kunit-$1.json log=$BUILD/log/kunit-$1.log
-	stage "kunit-$v: vhost_task KUnit suites via kunit.py"
+	local v=$1 s=kunit-$1$TREE_TAG
+	local json=$BUILD/log/$s.json log=$BUILD/log/$s.log
+	stage "$s: vhost_task KUnit suites via kunit.py of Linux $TREE"
 	rm -f "$json"
-	(cd "$KDIR" && python3 tools/testing/kunit/kunit.py exec 'vhost_task*' \
+	(cd "$KDIR" && PATH="$ROOT/tests/kunit/bin:$PATH" python3 tools/testing/kunit/kunit.py exec 'vhost_task*' \
 		--build_dir "$(objdir "$v")" --arch x86_64 \
 		--qemu_config "$ROOT/tests/kunit/qemu_x86_64.py" --timeout 1200 \
 		--json="$json") >"$log" 2>&1 || true
 	grep -E 'Testing complete|Ran [0-9]+ tests' "$log" | sed 's/^\[[0-9:]*\] /    /' >&2 || true
 	if [ ! -s "$json" ]; then
-		fail "kunit-$v.kunit_py_produced_results"
+		fail "$s.kunit_py_produced_results"
 		tail -n 20 "$log" | sed 's/^/  | /' >&2
 		return
 	fi
-	python3 - "$json" "kunit-$v" >>"$results" <<'PY'
+	python3 - "$json" "$s" >>"$results" <<'PY'
 import json, sys
 def walk(group, prefix):
     for case in group.get("test_cases", []):
@@ -104,7 +110,7 @@ data = json.load(open(sys.argv[1]))
 for suite in data.get("sub_groups", []):
     walk(suite, sys.argv[2])
 PY
-	if [ "$v" = debug ]; then
+	if [ "$s" = kunit-debug ]; then
 		# Once more with user space after the suites, to have kmemleak scan.
 		local klog=$BUILD/log/kmemleak-debug.log rc=0
 		"$ROOT/scripts/vm.sh" --image "$(imagefile debug)" --timeout 1800 --log "$klog" \
@@ -116,13 +122,14 @@ PY
 		check "kunit-debug.log_free_of_lockdep_kasan_kmemleak_warning_bug" \
 			"$ROOT/scripts/check-debug-log.sh" "$(objdir debug)/test.log" "$klog"
 	fi
-	grep "^FAIL kunit-$v\." "$results" | sed 's/^FAIL /    FAILED: /' >&2 || true
+	grep "^FAIL $s\." "$results" | sed 's/^FAIL /    FAILED: /' >&2 || true
 }
 
 # The end-to-end suite: a guest over the host's root filesystem runs vhost-e2e.
 suite_e2e() {
-	local v=$1 log=$BUILD/log/e2e-$1.log rc=0
-	stage "e2e-$v: end-to-end suite in a guest over the host's root filesystem"
+	local v=$1 s=e2e-$1$TREE_TAG rc=0
+	local log=$BUILD/log/$s.log
+	stage "$s: end-to-end suite in a guest of Linux $TREE over the host's root filesystem"
 	local e2e
 	e2e=$("$ROOT/scripts/build-e2e.sh")
 	# The nested QEMU case boots the same kernel from the initramfs.
@@ -130,7 +137,7 @@ suite_e2e() {
 	local append="vt.e2e=$e2e vt.kernel=$(imagefile "$v") vt.initrd=$BUILD/initramfs.cpio.gz"
 	[ -z "${E2E_FILTER:-}" ] || append="$append vt.filter=$E2E_FILTER"
 	# Files the cases keep (the nested QEMU's console, its timeline) land here.
-	local logdir=$BUILD/log/e2e-$v
+	local logdir=$BUILD/log/$s
 	rm -rf "$logdir"
 	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 2400 --logdir "$logdir" \
 		--log "$log" --append "$append" --hostfs "$ROOT/tests/guest/e2e.sh" \
@@ -138,11 +145,11 @@ suite_e2e() {
 	local n
 	n=$(grep -cE '^(not )?ok [0-9]+ ' "$log" || true)
 	if [ "$n" -eq 0 ]; then
-		fail "e2e-$v.suite_ran (exit status $rc)"
+		fail "$s.suite_ran (exit status $rc)"
 		tail -n 20 "$log" | sed 's/^/  | /' >&2
 		return
 	fi
-	sed -nE "s/^ok [0-9]+ (- )?([^ #]*).*/PASS e2e-$v.\2/p; s/^not ok [0-9]+ (- )?([^ #]*).*/FAIL e2e-$v.\2/p" \
+	sed -nE "s/^ok [0-9]+ (- )?([^ #]*).*/PASS $s.\2/p; s/^not ok [0-9]+ (- )?([^ #]*).*/FAIL $s.\2/p" \
 		"$log" >>"$results"
 	if grep -E '^not ok' "$log" | sed 's/^/    /' >&2; then
 		# What the cases kept, and for the nested QEMU its last samples.
@@ -151,15 +158,17 @@ suite_e2e() {
 			tail -n 8 "$logdir/qemu-timeline.log" | sed 's/^/    | /' >&2
 		fi
 	fi
-	check "e2e-$v.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
+	check "$s.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
 }
 
 # Style and lint, as scripts/check.sh (make check).
+# The userspace crate's checks do not depend on the tree: only on the default one.
 suite_lint() {
-	stage "lint: rustfmt, clippy (make CLIPPY=1), checkpatch; cargo fmt and clippy on tests/e2e"
-	local p
-	for p in rustfmt clippy checkpatch e2e-fmt e2e-clippy; do
-		check "lint.$p" "$ROOT/scripts/check.sh" "$p"
+	local s=lint$TREE_TAG p parts=(rustfmt clippy checkpatch e2e-fmt e2e-clippy)
+	[ -z "$TREE_TAG" ] || parts=(rustfmt clippy checkpatch)
+	stage "$s: ${parts[*]} with Linux $TREE's rules (clippy through make CLIPPY=1)"
+	for p in "${parts[@]}"; do
+		check "$s.$p" "$ROOT/scripts/check.sh" "$p"
 	done
 }
 
@@ -174,28 +183,56 @@ run_suite() {
 	esac
 }
 
-suites=("$@")
-if [ "${suites[0]:-all}" = all ]; then
-	suites=(build-rust boot-rust kunit-rust e2e-rust build-c boot-c kunit-c e2e-c kunit-debug lint)
-fi
+# Run "$@" on tree $1: the selected KDIR for the selected tree, else Debian's tree.
+in_tree() {
+	local t=$1
+	shift
+	(
+		[ "$t" = "$TREE" ] || select_tree "$t" ""
+		"$@"
+	)
+}
 
-# Build what the suites need first.
-need_rust=0 need_c=0 need_debug=0
-for s in "${suites[@]}"; do
-	case $s in
-	*-rust) need_rust=1 ;;
-	*-c) need_c=1 ;;
-	*-debug) need_debug=1 ;;
+# Every suite of a tree. 7.3 has no debug kernel yet (build time).
+all_suites() {
+	case $1 in
+	6.12) echo build-rust boot-rust kunit-rust e2e-rust build-c boot-c kunit-c e2e-c kunit-debug lint ;;
+	*) echo build-rust boot-rust kunit-rust e2e-rust build-c boot-c kunit-c e2e-c lint ;;
 	esac
-done
-[ $need_rust = 0 ] || "$ROOT/scripts/build-kernel.sh" rust
-[ $need_c = 0 ] || "$ROOT/scripts/build-kernel.sh" c
-[ $need_debug = 0 ] || "$ROOT/scripts/build-kernel.sh" debug
+}
 
-for s in "${suites[@]}"; do
-	run_suite "$s"
+# "SUITE TREE" for each requested suite: "kunit-rust-7.3" is kunit-rust on 7.3,
+# "kunit-rust" on the selected tree; "all[-TREE]" is every suite of a tree.
+plan=()
+for arg in "${@:-all}"; do
+	t=$TREE
+	for st in "${SUPPORTED_TREES[@]}"; do
+		case $arg in *-"$st") t=$st arg=${arg%-"$st"} ;; esac
+	done
+	if [ "$arg" = all ]; then
+		for s in $(all_suites "$t"); do plan+=("$s $t"); done
+	else
+		plan+=("$arg $t")
+	fi
 done
 
+# Build what the suites need first, tree by tree.
+for st in "${SUPPORTED_TREES[@]}"; do
+	for v in rust c debug; do
+		for p in "${plan[@]}"; do
+			case $p in
+			*-"$v $st")
+				in_tree "$st" "$ROOT/scripts/build-kernel.sh" "$v"
+				break
+				;;
+			esac
+		done
+	done
+done
+
+for p in "${plan[@]}"; do
+	in_tree "${p#* }" run_suite "${p% *}"
+done
 passed=$(grep -c '^PASS' "$results" || true)
 failed=$(grep -c '^FAIL' "$results" || true)
 info "results: $results"

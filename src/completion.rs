@@ -4,9 +4,9 @@
 //!
 //! C header: [`include/linux/completion.h`](srctree/include/linux/completion.h)
 //!
-//! 6.12's `kernel` crate has no completion; this is the subset of the
-//! `kernel::sync::Completion` that later kernels gained, kept API-compatible so
-//! it can be dropped for the upstream one.
+//! 6.12's `kernel` crate has no completion; this is the `kernel::sync::Completion` that
+//! later kernels gained, with the same API, so that [`crate::compat`] picks the tree's own
+//! where there is one and this is built only for 6.12.
 
 use kernel::{bindings, prelude::*, types::Opaque};
 
@@ -59,11 +59,5 @@ impl Completion {
     pub fn wait_for_completion(&self) {
         // SAFETY: `self.inner` is an initialised completion, by the type invariant.
         unsafe { bindings::wait_for_completion(self.inner.get()) };
-    }
-
-    /// Returns whether it has been completed, without waiting.
-    pub fn is_done(&self) -> bool {
-        // SAFETY: `self.inner` is an initialised completion, by the type invariant.
-        unsafe { bindings::completion_done(self.inner.get()) }
     }
 }

@@ -21,7 +21,7 @@
 //! [`WorkerContext::get_signal`] when [`WorkerContext::signal_pending`] says so, and return when
 //! that reports that the process is exiting, or the process cannot finish dying.
 
-use crate::completion::Completion;
+use crate::compat::{task_as_raw, ARef, Completion};
 use core::{
     ffi::c_void,
     marker::PhantomData,
@@ -31,7 +31,6 @@ use core::{
 };
 use kernel::{
     bindings, error::from_err_ptr, ffi::c_int, prelude::*, str::CStr, sync::Arc, task::Task,
-    types::ARef,
 };
 
 /// The clone flags of a user worker: a thread of the creator's process sharing its address
@@ -49,18 +48,14 @@ struct Shared<T> {
     func: fn(&WorkerContext, &T),
     /// Set before a never-started worker is woken up: it must exit without running `func`.
     cancelled: AtomicBool,
+    /// Set by the worker once `func` has returned, just before it completes `exited`.
+    done: AtomicBool,
     /// Completed by the worker once `func` has returned.
     #[pin]
     exited: Completion,
     /// The caller's data.
     #[pin]
     data: T,
-}
-
-/// Returns the raw `task_struct` behind `task`.
-pub fn task_as_raw(task: &Task) -> *mut bindings::task_struct {
-    // `Task` is a transparent wrapper of `Opaque<task_struct>`, itself transparent.
-    (task as *const Task).cast_mut().cast()
 }
 
 /// A user worker that was created but has not run yet.
@@ -98,6 +93,7 @@ impl<T: Send + Sync + 'static> NewUserWorker<T> {
             try_pin_init!(Shared {
                 func,
                 cancelled: AtomicBool::new(false),
+                done: AtomicBool::new(false),
                 exited <- Completion::new(),
                 data <- data,
             }? Error),
@@ -214,7 +210,8 @@ impl<T: Send + Sync + 'static> UserWorker<T> {
 
     /// Returns whether the worker's function has returned.
     pub fn has_exited(&self) -> bool {
-        self.shared.exited.is_done()
+        // Pairs with the store in `run`.
+        self.shared.done.load(Ordering::Acquire)
     }
 }
 
@@ -302,5 +299,7 @@ fn run<T: Send + Sync + 'static>(shared: Arc<Shared<T>>) {
             &shared.data,
         );
     }
+    // Pairs with the load in `UserWorker::has_exited`.
+    shared.done.store(true, Ordering::Release);
     shared.exited.complete_all();
 }

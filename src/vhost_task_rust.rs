@@ -13,12 +13,15 @@
 //! 3. [`c_abi`]: `vhost_task_create/start/stop/wake` with the exact C ABI of
 //!    `<linux/sched/vhost_task.h>`, exported by `vhost_task_exports.c`.
 //!
-//! [`completion`] wraps `struct completion`, which 6.12's `kernel` crate lacks.
+//! [`compat`] is the one place that knows how the trees' `kernel` crates differ (6.12, 7.3);
+//! `completion` wraps `struct completion` where the tree's `kernel` crate lacks it (6.12).
 
 // The `pr_*!` macros need a prefix; there is no `module!` to make one in built-in code.
 const __LOG_PREFIX: &[u8] = b"vhost_task\0";
 
 pub mod c_abi;
+pub mod compat;
+#[cfg(not(vt_kernel_completion))]
 pub mod completion;
 pub mod user_worker;
 pub mod vhost_task;

@@ -10,7 +10,8 @@
 
 use crate::{
     c_abi,
-    user_worker::{task_as_raw, NewUserWorker, UserWorker, WorkerContext},
+    compat::{init_value, task_as_raw, ARef},
+    user_worker::{NewUserWorker, UserWorker, WorkerContext},
     vhost_task::{NewVhostTask, VhostWork},
 };
 use core::{
@@ -49,15 +50,14 @@ macro_rules! expect {
             // SAFETY: as for `Location`.
             unsafe impl Sync for UnaryAssert {}
 
-            static FILE: &kernel::str::CStr = c_str!(file!());
-            static CONDITION: &kernel::str::CStr = c_str!(stringify!($cond));
+            // NUL-terminated byte strings: const on every tree, whatever its `CStr` is.
             static LOCATION: Location = Location(bindings::kunit_loc {
-                file: FILE.as_char_ptr(),
+                file: concat!(file!(), "\0").as_ptr().cast(),
                 line: line!() as i32,
             });
             static ASSERTION: UnaryAssert = UnaryAssert(bindings::kunit_unary_assert {
                 assert: bindings::kunit_assert {},
-                condition: CONDITION.as_char_ptr(),
+                condition: concat!(stringify!($cond), "\0").as_ptr().cast(),
                 expected_true: true,
             });
 
@@ -157,7 +157,10 @@ fn seen(hold_ms: u32) -> Result<(Seen, Outside)> {
 /// A worker running [`record`] after `hold_ms`, and what outlives its data.
 fn seen_worker(hold_ms: u32) -> Result<(NewUserWorker<Seen>, Outside)> {
     let (seen, out) = seen(hold_ms)?;
-    Ok((NewUserWorker::new(c_str!("vt-rust"), seen, record)?, out))
+    Ok((
+        NewUserWorker::new(c_str!("vt-rust"), init_value(seen), record)?,
+        out,
+    ))
 }
 
 #[no_mangle]
@@ -232,7 +235,7 @@ extern "C" fn vhost_task_rust_test_dropping_a_never_started_user_worker_runs_not
     expect!(test, wait_until(|| exit_state(&task) != 0));
 }
 
-type ARefTask = kernel::types::ARef<kernel::task::Task>;
+type ARefTask = ARef<kernel::task::Task>;
 
 fn exit_state(task: &kernel::task::Task) -> i32 {
     // SAFETY: `task` is valid for the reference's lifetime; `exit_state` is a plain integer
@@ -294,7 +297,7 @@ extern "C" fn vhost_task_rust_test_user_worker_create_failure_returns_eagain_and
     let Ok((seen, out)) = seen(0) else {
         return expect!(test, false);
     };
-    match NewUserWorker::new(c_str!("vt-rust-fail"), seen, record) {
+    match NewUserWorker::new(c_str!("vt-rust-fail"), init_value(seen), record) {
         Err(e) => expect!(test, e == EAGAIN),
         Ok(_) => expect!(test, false),
     }

@@ -4,7 +4,9 @@
 # on any failure.
 #   test.sh all | SUITE...
 # Suites: build-rust build-c boot-rust boot-c kunit-rust kunit-c e2e-rust e2e-c
-# kunit-debug lint
+# kunit-debug lint stress-debug stress-rust stress-c
+# The stress suites run 'vhost-e2e stress' at STRESS_SCALE (default 0.1, the short
+# version); STRESS_IMAGE boots another image than the variant's, and then nothing is built.
 . "$(dirname "$0")/lib.sh"
 
 results=$BUILD/log/results.txt
@@ -155,6 +157,51 @@ suite_e2e() {
 	check "e2e-$v.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
 }
 
+# The stress suite: fault injection, loops and races in a guest over the host's root
+# filesystem, then the debug kernel's log checked for splats (scripts/check-debug-log.sh).
+suite_stress() {
+	local v=$1 image=${STRESS_IMAGE:-$(imagefile "$1")} scale=${STRESS_SCALE:-0.1}
+	local log=$BUILD/log/stress-$1.log logdir=$BUILD/log/stress-$1 rc=0 e2e start secs
+	stage "stress-$v: fault injection, loops and races at scale $scale on ${image#"$ROOT"/}"
+	e2e=$("$ROOT/scripts/build-e2e.sh")
+	local append="vt.e2e=$e2e vt.scale=$scale log_buf_len=16M"
+	[ -z "${STRESS_FILTER:-}" ] || append="$append vt.filter=$STRESS_FILTER"
+	rm -rf "$logdir"
+	# Time limit: measured on the KASAN kernel under TCG, about 6 h at scale 1.0, with room.
+	local timeout
+	timeout=$(awk -v s="$scale" 'BEGIN { printf "%d", 3600 + 36000 * s }')
+	start=$(date +%s)
+	"$ROOT/scripts/vm.sh" --image "$image" --timeout "$timeout" --logdir "$logdir" \
+		--log "$log" --append "$append" --hostfs "$ROOT/tests/guest/stress.sh" \
+		>/dev/null 2>&1 || rc=$?
+	secs=$(($(date +%s) - start))
+	info "stress-$v: guest ran $((secs / 60)) min $((secs % 60)) s (exit status $rc)"
+	local n
+	n=$(grep -cE '^(not )?ok [0-9]+ ' "$log" || true)
+	if [ "$n" -eq 0 ]; then
+		fail "stress-$v.suite_ran (exit status $rc)"
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		return
+	fi
+	# "ok N name # SKIP why" is neither a pass nor a failure.
+	sed -nE "/^ok [0-9]+ [^ ]* # SKIP/{s/^ok [0-9]+ ([^ ]*) # SKIP (.*)/SKIP stress-$v.\1 (\2)/p;d}
+		s/^ok [0-9]+ (- )?([^ #]*).*/PASS stress-$v.\2/p
+		s/^not ok [0-9]+ (- )?([^ #]*).*/FAIL stress-$v.\2/p" "$log" >>"$results"
+	grep -E '^# fault points:' "$log" | sed 's/^# /    /' >&2 || true
+	grep -E '^not ok' "$log" | sed 's/^/    /' >&2 || true
+	if [ "$v" = debug ]; then
+		check "stress-debug.fault_injection_is_available" \
+			eval "! grep -q '^ok [0-9]* fault_.* # SKIP' '$log'"
+	fi
+	check "stress-$v.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
+	# Console and the whole kernel log (the guest saves it at the end).
+	local logs=("$log")
+	[ ! -s "$logdir/dmesg.txt" ] || logs+=("$logdir/dmesg.txt")
+	check "stress-$v.kernel_log_free_of_lockdep_kasan_kmemleak_warning_bug" \
+		"$ROOT/scripts/check-debug-log.sh" "${logs[@]}"
+	check "stress-$v.guest_saved_its_kernel_log" test -s "$logdir/dmesg.txt"
+}
+
 # Style and lint, as scripts/check.sh (make check).
 suite_lint() {
 	stage "lint: rustfmt, clippy (make CLIPPY=1), checkpatch; cargo fmt and clippy on tests/e2e"
@@ -170,6 +217,7 @@ run_suite() {
 	boot-rust | boot-c) suite_boot "${1#boot-}" ;;
 	kunit-rust | kunit-c | kunit-debug) suite_kunit "${1#kunit-}" ;;
 	e2e-rust | e2e-c) suite_e2e "${1#e2e-}" ;;
+	stress-*) suite_stress "${1#stress-}" ;;
 	lint) suite_lint ;;
 	*) die "unknown suite '$1'" ;;
 	esac
@@ -184,6 +232,8 @@ fi
 need_rust=0 need_c=0 need_debug=0
 for s in "${suites[@]}"; do
 	case $s in
+	# An image given by path is booted as it is.
+	stress-*) [ -z "${STRESS_IMAGE:-}" ] || continue ;;&
 	*-rust) need_rust=1 ;;
 	*-c) need_c=1 ;;
 	*-debug) need_debug=1 ;;

@@ -926,7 +926,7 @@ fn kernel_log_clean() -> CaseResult {
     })?;
     let faults = kmsg::faults(&lines).len();
     Ok(format!(
-        "{} lines, {faults} injected-fault reports, no WARNING, BUG, Oops, lockdep, KASAN, kmemleak or hung task",
+        "{} lines, {faults} injected-fault reports, no bug report (warning, bug, oops, lockdep, KASAN, kmemleak, hung task)",
         lines.len()
     ))
 }

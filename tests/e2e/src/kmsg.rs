@@ -259,6 +259,9 @@ fn frame(line: &str) -> Option<String> {
 pub fn faults(lines: &[String]) -> Vec<Fault> {
     let mut out: Vec<Fault> = Vec::new();
     let mut in_trace = false;
+    // Only the first trace after a report is the fault's: a failed page allocation may be
+    // followed by the allocator's own "page allocation failure" trace.
+    let mut traced = false;
     for l in lines {
         if l.contains("FAULT_INJECTION: forcing a failure") {
             out.push(Fault {
@@ -266,6 +269,7 @@ pub fn faults(lines: &[String]) -> Vec<Fault> {
                 callers: Vec::new(),
             });
             in_trace = false;
+            traced = false;
             continue;
         }
         let Some(f) = out.last_mut() else {
@@ -276,7 +280,8 @@ pub fn faults(lines: &[String]) -> Vec<Fault> {
                 f.kind = rest.split(',').next().unwrap_or("unknown").to_string();
             }
         } else if l.contains("Call Trace:") {
-            in_trace = true;
+            in_trace = !traced;
+            traced = true;
         } else if l.contains("</TASK>") {
             in_trace = false;
         } else if in_trace {
@@ -314,6 +319,11 @@ Call Trace:
  __kmalloc_cache_noprof+0x6c/0x310
  vhost_worker_create+0x8f/0x1c0
  vhost_dev_set_owner+0x1ab/0x2a0
+ </TASK>
+vhost-e2e: page allocation failure: order:0
+Call Trace:
+ <TASK>
+ warn_alloc+0x10/0x20
  </TASK>",
         );
         let f = faults(&log);

@@ -193,21 +193,28 @@ pub fn all() -> Vec<Case> {
 /// What a leak of tasks or workers would move.
 #[derive(Clone, Debug)]
 pub struct Baseline {
-    /// Tasks in the system (/proc/loadavg).
-    tasks: u64,
+    /// Threads of user processes (not kthreads), workers included.
+    user: u64,
+    /// The names of the kthreads: workqueues add and retire kworkers under load.
+    kthreads: Vec<String>,
     /// Kernel stacks in kB (/proc/meminfo KernelStack).
     stack_kb: u64,
     /// Active `task_struct` objects (/proc/slabinfo), if the kernel has it.
     task_structs: Option<u64>,
-    /// Tasks named vhost-*, anywhere.
+    /// vhost workers ("vhost-<pid>"), anywhere.
     vhost: Vec<(i32, String)>,
 }
+
+/// The largest kernel stack: 16 KiB, twice that with KASAN.
+const STACK_KB: u64 = 32;
 
 impl Baseline {
     /// The numbers now.
     pub fn take() -> Baseline {
+        let (user, kthreads) = tasks();
         Baseline {
-            tasks: tasks(),
+            user,
+            kthreads,
             stack_kb: meminfo("KernelStack").unwrap_or(0),
             task_structs: slab_active("task_struct"),
             vhost: vhost_tasks(),
@@ -216,8 +223,9 @@ impl Baseline {
 
     fn describe(&self) -> String {
         format!(
-            "{} tasks, KernelStack {} kB, task_struct {}, vhost tasks {:?}",
-            self.tasks,
+            "{} user threads, {} kthreads, KernelStack {} kB, task_struct {}, vhost workers {:?}",
+            self.user,
+            self.kthreads.len(),
             self.stack_kb,
             self.task_structs.map_or(
                 "unknown (no /proc/slabinfo: CONFIG_SLUB_DEBUG is off)".into(),
@@ -227,22 +235,42 @@ impl Baseline {
         )
     }
 
-    /// Whether `self` (later) is back to `before`, within slack for kworkers that come and go
-    /// and for objects in per-cpu slabs, which /proc/slabinfo counts as active.
-    fn back_to(&self, before: &Baseline) -> Result<(), String> {
-        let mut bad = Vec::new();
-        if self.tasks > before.tasks + 4 {
-            bad.push(format!("tasks {} -> {}", before.tasks, self.tasks));
+    /// Kthreads now that were not there before, by name.
+    fn new_kthreads(&self, before: &Baseline) -> Vec<String> {
+        let mut old = before.kthreads.clone();
+        let mut new = Vec::new();
+        for k in &self.kthreads {
+            match old.iter().position(|o| o == k) {
+                Some(i) => {
+                    old.swap_remove(i);
+                }
+                None => new.push(k.clone()),
+            }
         }
-        // A kernel stack is 16 kB, 32 kB with KASAN: a handful of kworkers at most.
-        if self.stack_kb > before.stack_kb + 256 {
+        new
+    }
+
+    /// Whether `self` (later) is back to `before`: no more user threads than `extra` (the
+    /// processes of the checking case), no vhost worker, and kernel stacks and task_structs
+    /// within what new kworkers and per-cpu slabs (which /proc/slabinfo counts as active)
+    /// explain.
+    fn back_to(&self, before: &Baseline, extra: u64) -> Result<(), String> {
+        let mut bad = Vec::new();
+        if self.user > before.user + extra {
+            bad.push(format!("user threads {} -> {}", before.user, self.user));
+        }
+        let kworkers = self.new_kthreads(before);
+        let slack = STACK_KB * (kworkers.len() as u64 + 4);
+        if self.stack_kb > before.stack_kb + slack {
             bad.push(format!(
-                "KernelStack {} -> {} kB",
-                before.stack_kb, self.stack_kb
+                "KernelStack {} -> {} kB, more than {} new kthreads {kworkers:?} explain",
+                before.stack_kb,
+                self.stack_kb,
+                kworkers.len()
             ));
         }
         if let (Some(a), Some(b)) = (before.task_structs, self.task_structs) {
-            if b > a + 64 {
+            if b > a + 64 + kworkers.len() as u64 {
                 bad.push(format!("task_struct {a} -> {b} active"));
             }
         }
@@ -252,7 +280,7 @@ impl Baseline {
             .filter(|t| !before.vhost.contains(t))
             .collect();
         if !new.is_empty() {
-            bad.push(format!("vhost tasks left: {new:?}"));
+            bad.push(format!("vhost workers left: {new:?}"));
         }
         if bad.is_empty() {
             Ok(())
@@ -263,10 +291,10 @@ impl Baseline {
 }
 
 /// Waits up to `SETTLE` for the numbers to come back to `before`; returns the last numbers.
-fn settle(before: &Baseline) -> Result<Baseline, String> {
+fn settle(before: &Baseline, extra: u64) -> Result<Baseline, String> {
     let mut now = Baseline::take();
     let end = Instant::now() + SETTLE;
-    while let Err(e) = now.back_to(before) {
+    while let Err(e) = now.back_to(before, extra) {
         if Instant::now() >= end {
             return Err(format!(
                 "not back to baseline after {} s: {e}",
@@ -279,15 +307,23 @@ fn settle(before: &Baseline) -> Result<Baseline, String> {
     Ok(now)
 }
 
-fn tasks() -> u64 {
-    fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(3)
-                .and_then(|f| f.split('/').nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
+/// The threads of user processes, and the names of the kthreads.
+fn tasks() -> (u64, Vec<String>) {
+    let mut user = 0;
+    let mut kthreads = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        match procfs::is_kthread(pid) {
+            Ok(true) => kthreads.push(procfs::comm(pid).unwrap_or_default()),
+            Ok(false) => {
+                user += fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count()) as u64
+            }
+            Err(_) => {}
+        }
+    }
+    (user, kthreads)
 }
 
 fn meminfo(key: &str) -> Option<u64> {
@@ -518,7 +554,7 @@ fn open_set_owner_close_cycles() -> CaseResult {
             )
         },
     )?;
-    let after = settle(&before)?;
+    let after = settle(&before, 0)?;
     Ok(format!(
         "{n} cycles in {secs:.1} s ({:.2} ms each); owner back to 1 thread; {}",
         secs * 1000.0 / n as f32,
@@ -532,8 +568,13 @@ fn compare(before: &Baseline, after: &Baseline) -> String {
         _ => "task_struct: no /proc/slabinfo (CONFIG_SLUB_DEBUG off)".into(),
     };
     format!(
-        "tasks {} -> {}, KernelStack {} -> {} kB, {ts}",
-        before.tasks, after.tasks, before.stack_kb, after.stack_kb
+        "user threads {} -> {}, kthreads {} -> {}, KernelStack {} -> {} kB, {ts}",
+        before.user,
+        after.user,
+        before.kthreads.len(),
+        after.kthreads.len(),
+        before.stack_kb,
+        after.stack_kb
     )
 }
 
@@ -592,7 +633,7 @@ fn sigkill_close_traffic_races() -> CaseResult {
             format!("race {i} (seed {seed}): tasks {stray:?} outlived their owner")
         })?;
     }
-    let after = settle(&before)?;
+    let after = settle(&before, 0)?;
     Ok(format!(
         "{n} races (seed {seed}): {during_setup} killed during set-up, {closed_first} closed before the kill, the rest killed first; slowest reaping {} ms; {}",
         worst.as_millis(),
@@ -639,7 +680,7 @@ fn owners_killed_at_once() -> CaseResult {
         procfs::wait_for(T, || workers.iter().all(|&w| !procfs::exists(w))),
         || "workers outlived their reaped owners".into(),
     )?;
-    let after = settle(&before)?;
+    let after = settle(&before, 0)?;
     Ok(format!(
         "{n} owners up in {setup_s:.1} s, {frames} frames in {} s, every owner moving; killed at once, all reaped in {reaped_ms} ms; {}",
         owners_secs(),
@@ -738,7 +779,7 @@ fn rlimit_nproc_loops() -> CaseResult {
         become_user(4400)?;
         exhaust(fds, &|| set_rlimit(libc::RLIMIT_NPROC, LIMIT + 1)).map(|_| ())
     })?;
-    let after = settle(&before)?;
+    let after = settle(&before, 0)?;
     Ok(format!(
         "{n} loops in {secs:.1} s: at RLIMIT_NPROC={LIMIT} the owner got {} workers, then ENOMEM; raised: one more; closed: none; {}",
         LIMIT - 1,
@@ -770,7 +811,7 @@ fn pids_max_loops() -> CaseResult {
     ensure(events >= u64::from(n), || {
         format!("pids.events counted {events} refusals in {n} loops")
     })?;
-    let after = settle(&before)?;
+    let after = settle(&before, 0)?;
     Ok(format!(
         "{n} loops in {secs:.1} s: at pids.max={LIMIT} the owner got {} workers, then ENOMEM (pids.events max +{events}); raised: one more; closed: pids.current 1; {}",
         LIMIT - 1,
@@ -856,7 +897,7 @@ fn freeze_thaw_loops() -> CaseResult {
         c.wait_timeout(Duration::from_secs(60))
             .ok_or_else(|| format!("owner {i} not reaped 60 s after SIGKILL"))?;
     }
-    let after = settle(&before)?;
+    let after = settle(&before, 0)?;
     let _ = fs::remove_dir(&cg);
     Ok(format!(
         "{n} freeze/thaw rounds of {FREEZE_OWNERS} owners in {secs:.1} s: frozen within {} ms at worst, nothing moved while frozen, every owner moved after each thaw; {}",
@@ -869,7 +910,8 @@ fn nothing_left_behind() -> CaseResult {
     let Some(before) = BASELINE.get() else {
         return Err("no baseline was taken".into());
     };
-    let after = settle(before)?;
+    // This case's own process is the one user thread more than at the start.
+    let after = settle(before, 1)?;
     let zombies: Vec<i32> = fs::read_dir("/proc")
         .ctx("/proc")?
         .flatten()

@@ -164,7 +164,9 @@ suite_stress() {
 	local log=$BUILD/log/stress-$1.log logdir=$BUILD/log/stress-$1 rc=0 e2e start secs
 	stage "stress-$v: fault injection, loops and races at scale $scale on ${image#"$ROOT"/}"
 	e2e=$("$ROOT/scripts/build-e2e.sh")
-	local append="vt.e2e=$e2e vt.scale=$scale log_buf_len=16M"
+	# acpi=noirq: under TCG the KASAN kernel runs the AML of _PRT past ACPI's 30 s loop
+	# timeout, leaves the virtio devices without an IRQ, and the 9p root never mounts.
+	local append="vt.e2e=$e2e vt.scale=$scale log_buf_len=16M acpi=noirq"
 	[ -z "${STRESS_FILTER:-}" ] || append="$append vt.filter=$STRESS_FILTER"
 	rm -rf "$logdir"
 	# Time limit: measured on the KASAN kernel under TCG, about 6 h at scale 1.0, with room.

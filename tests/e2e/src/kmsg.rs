@@ -123,7 +123,10 @@ impl Fault {
             .callers
             .iter()
             .take(depth)
-            .map(String::as_str)
+            .map(|c| {
+                c.get(..c.char_indices().nth(60).map_or(c.len(), |(i, _)| i))
+                    .unwrap_or(c)
+            })
             .collect();
         if chain.is_empty() {
             format!("{} (no frames above the allocator)", self.kind)
@@ -227,18 +230,30 @@ pub fn demangle(sym: &str) -> String {
                 }
             }
             rest = &rest[digits..];
-        } else if c == b'C' && rest[1..].starts_with('s') {
-            // A crate's disambiguator: "Cs<base62>_".
-            rest = rest.find('_').map_or("", |i| &rest[i + 1..]);
+        } else if let Some(r) = skip_base62_ref(rest) {
+            // A back-reference ("B<base62>_"), a crate's disambiguator ("Cs<base62>_") or an
+            // impl's ("s<base62>_"): no identifier.
+            rest = r;
         } else {
             rest = &rest[1..];
         }
     }
+    parts.dedup();
     if parts.is_empty() {
         sym.to_string()
     } else {
         parts.join("::")
     }
+}
+
+/// `rest` after a leading "B<base62>_", "Cs<base62>_" or "s<base62>_", if it has one.
+fn skip_base62_ref(rest: &str) -> Option<&str> {
+    let r = rest
+        .strip_prefix("Cs")
+        .or_else(|| rest.strip_prefix('B'))
+        .or_else(|| rest.strip_prefix('s'))?;
+    let n = r.bytes().take_while(u8::is_ascii_alphanumeric).count();
+    r[n..].strip_prefix('_')
 }
 
 /// The function of a stack trace line (" vhost_worker_create+0x8f/0x1c0"), or `None` for lines
@@ -340,6 +355,12 @@ Call Trace:
         assert_eq!(
             demangle("_RNvNtCs1234abc_6kernel5alloc7realloc"),
             "kernel::alloc::realloc"
+        );
+        assert_eq!(
+            demangle(
+                "_RNvMNtCs70JDAdJlpXG_15vhost_task_rust11user_workerINtB3_13NewUserWorkerpE3new"
+            ),
+            "vhost_task_rust::user_worker::NewUserWorker::new"
         );
         assert!(is_allocator("kernel::alloc::allocator::Kmalloc::realloc"));
         assert!(is_allocator("kmem_cache_alloc_node_noprof"));

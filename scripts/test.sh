@@ -161,19 +161,20 @@ suite_e2e() {
 # filesystem, then the debug kernel's log checked for splats (scripts/check-debug-log.sh).
 suite_stress() {
 	local v=$1 image=${STRESS_IMAGE:-$(imagefile "$1")} scale=${STRESS_SCALE:-0.1}
-	local log=$BUILD/log/stress-$1.log logdir=$BUILD/log/stress-$1 rc=0 e2e start secs
+	local log=$BUILD/log/stress-$1.log rc=0 e2e start secs
 	stage "stress-$v: fault injection, loops and races at scale $scale on ${image#"$ROOT"/}"
 	e2e=$("$ROOT/scripts/build-e2e.sh")
 	# acpi=noirq: under TCG the KASAN kernel runs the AML of _PRT past ACPI's 30 s loop
 	# timeout, leaves the virtio devices without an IRQ, and the 9p root never mounts.
 	local append="vt.e2e=$e2e vt.scale=$scale log_buf_len=16M acpi=noirq"
 	[ -z "${STRESS_FILTER:-}" ] || append="$append vt.filter=$STRESS_FILTER"
-	rm -rf "$logdir"
 	# Time limit: measured on the KASAN kernel under TCG, about 6 h at scale 1.0, with room.
 	local timeout
 	timeout=$(awk -v s="$scale" 'BEGIN { printf "%d", 3600 + 36000 * s }')
 	start=$(date +%s)
-	"$ROOT/scripts/vm.sh" --image "$image" --timeout "$timeout" --logdir "$logdir" \
+	# No --logdir: with acpi=noirq a third virtio device gets no interrupt either, and
+	# its mount hangs; the guest prints its kernel log's warnings and errors instead.
+	"$ROOT/scripts/vm.sh" --image "$image" --timeout "$timeout" \
 		--log "$log" --append "$append" --hostfs "$ROOT/tests/guest/stress.sh" \
 		>/dev/null 2>&1 || rc=$?
 	secs=$(($(date +%s) - start))
@@ -196,12 +197,10 @@ suite_stress() {
 			eval "! grep -q '^ok [0-9]* fault_.* # SKIP' '$log'"
 	fi
 	check "stress-$v.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
-	# Console and the whole kernel log (the guest saves it at the end).
-	local logs=("$log")
-	[ ! -s "$logdir/dmesg.txt" ] || logs+=("$logdir/dmesg.txt")
+	# The console, which ends with the warnings and errors of the whole kernel log.
 	check "stress-$v.kernel_log_free_of_lockdep_kasan_kmemleak_warning_bug" \
-		"$ROOT/scripts/check-debug-log.sh" "${logs[@]}"
-	check "stress-$v.guest_saved_its_kernel_log" test -s "$logdir/dmesg.txt"
+		"$ROOT/scripts/check-debug-log.sh" "$log"
+	check "stress-$v.guest_printed_its_kernel_log" grep -q '^kmsg: end of the kernel log' "$log"
 }
 
 # Style and lint, as scripts/check.sh (make check).

@@ -79,7 +79,7 @@ log=${log:-$BUILD/log/vm-$$.log}
 mkdir -p "$(dirname "$log")"
 rc=0
 timeout --foreground -k 5 "$timeout" qemu-system-x86_64 "${args[@]}" -append "$cmdline" \
-	</dev/null 2>&1 | tr -d '\r' | tee "$log" || rc=$?
+	</dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$log" || rc=$?
 if grep -q '^VT-EXIT=' "$log"; then
 	exit "$(sed -n 's/^VT-EXIT=\([0-9]*\).*/\1/p' "$log" | tail -n 1)"
 fi

@@ -29,7 +29,7 @@ help:
 	@echo 'make test-debug   the KUnit suites on a lockdep/KASAN/kmemleak kernel'
 	@echo 'make stress       fault injection, loops and races on the debug kernel (STRESS_IMAGE=,'
 	@echo '                  STRESS_SCALE=0.1 for the short version)'
-	@echo 'make bench        the C and Rust kernels side by side ; BENCH_DOC=1 updates BENCHMARKS.md'
+	@echo 'make bench        the C and Rust kernels side by side; BENCH_DOC=1 updates BENCHMARKS.md'
 	@echo 'make check        rustfmt, clippy, checkpatch'
 	@echo 'make patches      the change to the kernel tree as a git format-patch series'
 	@echo 'make setup        install the missing tools only (for every tree)'

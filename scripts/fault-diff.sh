@@ -22,7 +22,7 @@ run() {
 	[ -f "$image" ] || die "no kernel image $image"
 	stage "fault injection on $image"
 	"$ROOT/scripts/vm.sh" --image "$image" --timeout 14400 --log "$dir/$name.log" \
-		--append "vt.e2e=$e2e vt.scale=1 vt.filter=$filter log_buf_len=16M acpi=noirq" \
+		--append "vt.e2e=$e2e vt.scale=1 vt.filter=$filter log_buf_len=16M" \
 		--hostfs "$ROOT/tests/guest/stress.sh" >/dev/null 2>&1 || rc=$?
 	if grep -q '^ok [0-9]* fault_.* # SKIP' "$dir/$name.log"; then
 		grep -m1 '# SKIP' "$dir/$name.log" | sed 's/.*# SKIP /    cannot compare: /' >&2

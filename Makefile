@@ -14,7 +14,7 @@ SHELL := /bin/bash
 S := scripts
 
 .PHONY: all help setup tree kernel kernel-c kernel-debug run test kunit kunit-c \
-	kunit-both e2e e2e-c test-debug bench check patches clean distclean
+	kunit-both e2e e2e-c test-debug stress bench check patches clean distclean
 
 all: kernel
 
@@ -27,7 +27,9 @@ help:
 	@echo 'make kunit-both   the KUnit suites on the Rust and the C kernel'
 	@echo 'make e2e          the end-to-end suite in a guest on the Rust kernel'
 	@echo 'make test-debug   the KUnit suites on a lockdep/KASAN/kmemleak kernel'
-	@echo 'make bench        the C and Rust kernels side by side (BENCHMARKS.md)'
+	@echo 'make stress       fault injection, loops and races on the debug kernel (STRESS_IMAGE=,'
+	@echo '                  STRESS_SCALE=0.1 for the short version)'
+	@echo 'make bench        the C and Rust kernels side by side; BENCH_DOC=1 updates BENCHMARKS.md'
 	@echo 'make check        rustfmt, clippy, checkpatch'
 	@echo 'make patches      the change to the kernel tree as a git format-patch series'
 	@echo 'make setup        install the missing tools only (for every tree)'
@@ -73,6 +75,9 @@ e2e-c: kernel-c
 
 test-debug: setup
 	@$(S)/test.sh kunit-debug
+
+stress: setup
+	@$(S)/stress.sh
 
 bench: kernel kernel-c
 	@$(S)/bench.sh

@@ -36,6 +36,7 @@ PKGS=(
 	"busybox-static:/bin/busybox"
 	"iproute2:/sbin/ip"
 	"python3:/usr/bin/python3"
+	"python3-matplotlib:/usr/lib/python3/dist-packages/matplotlib/__init__.py"
 	"make:/usr/bin/make"
 	"libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a"
 )

@@ -4,9 +4,11 @@
 # on any failure.
 #   test.sh all | all-7.3 | SUITE...
 # Suites: build-rust build-c boot-rust boot-c kunit-rust kunit-c e2e-rust e2e-c
-# kunit-debug lint, on the selected tree (TREE=, default 6.12); with a tree's
-# suffix (kunit-rust-7.3, all-7.3) on that tree, so that one run can cover
-# both. Results of another tree than 6.12 carry its name: kunit-rust-7.3.CASE.
+# kunit-debug lint stress-debug stress-rust stress-c, on the selected tree
+# (TREE=, default 6.12); with a tree's suffix (kunit-rust-7.3, all-7.3) on that
+# tree, so that one run can cover both. Results of another tree than 6.12 carry its name: kunit-rust-7.3.CASE.
+# The stress suites run 'vhost-e2e stress' at STRESS_SCALE (default 0.1, the short
+# version); STRESS_IMAGE boots another image than the variant's.
 . "$(dirname "$0")/lib.sh"
 
 results=${RESULTS:-$BUILD/log/results.txt}
@@ -136,7 +138,10 @@ suite_e2e() {
 	"$ROOT/scripts/mk-initramfs.sh"
 	local append="vt.e2e=$e2e vt.kernel=$(imagefile "$v") vt.initrd=$BUILD/initramfs.cpio.gz"
 	[ -z "${E2E_FILTER:-}" ] || append="$append vt.filter=$E2E_FILTER"
-	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 2400 \
+	# Files the cases keep (the nested QEMU's console, its timeline) land here.
+	local logdir=$BUILD/log/$s
+	rm -rf "$logdir"
+	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 2400 --logdir "$logdir" \
 		--log "$log" --append "$append" --hostfs "$ROOT/tests/guest/e2e.sh" \
 		>/dev/null 2>&1 || rc=$?
 	local n
@@ -148,7 +153,13 @@ suite_e2e() {
 	fi
 	sed -nE "s/^ok [0-9]+ (- )?([^ #]*).*/PASS $s.\2/p; s/^not ok [0-9]+ (- )?([^ #]*).*/FAIL $s.\2/p" \
 		"$log" >>"$results"
-	grep -E '^not ok' "$log" | sed 's/^/    /' >&2 || true
+	if grep -E '^not ok' "$log" | sed 's/^/    /' >&2; then
+		# What the cases kept, and for the nested QEMU its last samples.
+		find "$logdir" -type f | sed "s|^$ROOT/|    kept: |" >&2
+		if grep -q '^not ok [0-9]* qemu_' "$log" && [ -s "$logdir/qemu-timeline.log" ]; then
+			tail -n 8 "$logdir/qemu-timeline.log" | sed 's/^/    | /' >&2
+		fi
+	fi
 	check "$s.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
 }
 
@@ -163,6 +174,49 @@ suite_lint() {
 	done
 }
 
+# The stress suite: fault injection, loops and races in a guest over the host's root
+# filesystem, then the debug kernel's log checked for splats (scripts/check-debug-log.sh).
+suite_stress() {
+	local v=$1 image=${STRESS_IMAGE:-$(imagefile "$1")} scale=${STRESS_SCALE:-0.1}
+	local log=$BUILD/log/stress-$1.log rc=0 e2e start secs
+	stage "stress-$v: fault injection, loops and races at scale $scale on ${image#"$ROOT"/}"
+	e2e=$("$ROOT/scripts/build-e2e.sh")
+	local append="vt.e2e=$e2e vt.scale=$scale log_buf_len=16M"
+	[ -z "${STRESS_FILTER:-}" ] || append="$append vt.filter=$STRESS_FILTER"
+	# Time limit: measured on the KASAN kernel under TCG, about 6 h at scale 1.0, with room.
+	local timeout
+	timeout=$(awk -v s="$scale" 'BEGIN { printf "%d", 3600 + 36000 * s }')
+	start=$(date +%s)
+	# The guest prints its kernel log's warnings and errors on the console.
+	"$ROOT/scripts/vm.sh" --image "$image" --timeout "$timeout" \
+		--log "$log" --append "$append" --hostfs "$ROOT/tests/guest/stress.sh" \
+		>/dev/null 2>&1 || rc=$?
+	secs=$(($(date +%s) - start))
+	info "stress-$v: guest ran $((secs / 60)) min $((secs % 60)) s (exit status $rc)"
+	local n
+	n=$(grep -cE '^(not )?ok [0-9]+ ' "$log" || true)
+	if [ "$n" -eq 0 ]; then
+		fail "stress-$v.suite_ran (exit status $rc)"
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		return
+	fi
+	# "ok N name # SKIP why" is neither a pass nor a failure.
+	sed -nE "/^ok [0-9]+ [^ ]* # SKIP/{s/^ok [0-9]+ ([^ ]*) # SKIP (.*)/SKIP stress-$v.\1 (\2)/p;d}
+		s/^ok [0-9]+ (- )?([^ #]*).*/PASS stress-$v.\2/p
+		s/^not ok [0-9]+ (- )?([^ #]*).*/FAIL stress-$v.\2/p" "$log" >>"$results"
+	grep -E '^# fault points:' "$log" | sed 's/^# /    /' >&2 || true
+	grep -E '^not ok' "$log" | sed 's/^/    /' >&2 || true
+	if [ "$v" = debug ]; then
+		check "stress-debug.fault_injection_is_available" \
+			eval "! grep -q '^ok [0-9]* fault_.* # SKIP' '$log'"
+	fi
+	check "stress-$v.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
+	# The console, which ends with the warnings and errors of the whole kernel log.
+	check "stress-$v.kernel_log_free_of_lockdep_kasan_kmemleak_warning_bug" \
+		"$ROOT/scripts/check-debug-log.sh" "$log"
+	check "stress-$v.guest_printed_its_kernel_log" grep -q '^kmsg: end of the kernel log' "$log"
+}
+
 run_suite() {
 	case $1 in
 	build-rust | build-c) suite_build "${1#build-}" ;;
@@ -170,6 +224,7 @@ run_suite() {
 	kunit-rust | kunit-c | kunit-debug) suite_kunit "${1#kunit-}" ;;
 	e2e-rust | e2e-c) suite_e2e "${1#e2e-}" ;;
 	lint) suite_lint ;;
+	stress-rust | stress-c | stress-debug) suite_stress "${1#stress-}" ;;
 	*) die "unknown suite '$1'" ;;
 	esac
 }
@@ -227,5 +282,12 @@ done
 passed=$(grep -c '^PASS' "$results" || true)
 failed=$(grep -c '^FAIL' "$results" || true)
 info "results: $results"
+if [ "$failed" -gt 0 ]; then
+	# Keep this run's logs: the next run overwrites build/log.
+	kept=$BUILD/log/failed/$(date +%Y%m%d-%H%M%S)
+	mkdir -p "$kept"
+	find "$BUILD/log" -mindepth 1 -maxdepth 1 ! -name failed ! -name soak -exec cp -r {} "$kept/" \;
+	info "the logs of this failed run are kept in ${kept#"$ROOT"/}"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -7,11 +7,13 @@
 //! `vhost_task_exports.c` exports these four functions with `EXPORT_SYMBOL_GPL`. Only the
 //! translation between C pointers and the Rust types lives here.
 
-use crate::{
-    compat::ARef,
-    vhost_task::{NewVhostTask, VhostTask, VhostWork},
+use crate::vhost_task::{NewVhostTask, VhostTask, VhostWork};
+use core::{
+    cell::UnsafeCell,
+    ffi::c_void,
+    ptr,
+    sync::atomic::{AtomicPtr, Ordering},
 };
-use core::{cell::UnsafeCell, ffi::c_void};
 use kernel::{bindings, ffi::c_char, prelude::*, str::CStr, task::Task};
 
 /// `bool (*fn)(void *)`, the work function of the C callers.
@@ -19,19 +21,35 @@ type WorkFn = unsafe extern "C" fn(*mut c_void) -> bool;
 /// `void (*handle_sigkill)(void *)`.
 type KillFn = unsafe extern "C" fn(*mut c_void);
 
-/// The callbacks and argument a C caller passed to `vhost_task_create()`.
+/// What a C `struct vhost_task *` points to: the callbacks and argument a C caller passed to
+/// `vhost_task_create()`, and the handle of the task that runs them.
+///
+/// It is the work of that task, so it lives in the one allocation the user worker shares
+/// between its handle and its thread, and it owns that handle itself, in `state`: one
+/// allocation and one task reference per task, as in C. The allocation keeps itself alive
+/// through that handle until `vhost_task_stop()` takes it out and drops it.
 struct CWork {
     func: WorkFn,
     handle_sigkill: KillFn,
     arg: *mut c_void,
+    /// The worker's task, for `vhost_task_wake()`, which needs nothing else. Set before the
+    /// pointer to this is handed out, never changed afterwards; the handle in `state` holds a
+    /// reference to the task.
+    task: AtomicPtr<Task>,
+    /// Only `vhost_task_create()` (before the pointer is handed out), `vhost_task_start()` and
+    /// `vhost_task_stop()` touch it, which the C callers never run concurrently with each other;
+    /// the worker never does. `None` only while `vhost_task_start()` runs.
+    state: UnsafeCell<Option<State>>,
 }
 
 // SAFETY: `vhost_task_create()`'s contract is that `fn` and `handle_sigkill` may be called with
-// `arg` from the worker thread for as long as the task exists.
+// `arg` from the worker thread for as long as the task exists. The handle in `state` may be
+// dropped from any thread.
 unsafe impl Send for CWork {}
 
 // SAFETY: the callbacks are only called from the worker, one at a time; sharing the pointers
-// themselves is harmless.
+// themselves is harmless. `task` is atomic, and `state` is only touched by the C ABI calls that
+// the C callers serialise (see its documentation).
 unsafe impl Sync for CWork {}
 
 impl VhostWork for CWork {
@@ -51,15 +69,6 @@ impl VhostWork for CWork {
 enum State {
     Created(NewVhostTask<CWork>),
     Started(VhostTask<CWork>),
-}
-
-/// What a C `struct vhost_task *` points to.
-struct CVhostTask {
-    /// The worker's task, for `vhost_task_wake()`, which needs nothing else.
-    task: ARef<Task>,
-    /// Only `vhost_task_start()` and `vhost_task_stop()` touch it, which the C callers never
-    /// run concurrently with each other; `None` only while `vhost_task_start()` runs.
-    state: UnsafeCell<Option<State>>,
 }
 
 /// The exact types of the header's declarations: a mismatch fails the build.
@@ -104,20 +113,22 @@ pub unsafe extern "C" fn vhost_task_create(
         func,
         handle_sigkill,
         arg,
+        task: AtomicPtr::new(ptr::null_mut()),
+        state: UnsafeCell::new(None),
     };
     let created = match NewVhostTask::new(name, work) {
         Ok(created) => created,
         Err(e) => return e.to_ptr(),
     };
-    let vtsk = CVhostTask {
-        task: created.task().into(),
-        state: UnsafeCell::new(Some(State::Created(created))),
-    };
-    // On failure the task is dropped, which makes its worker exit without running.
-    match KBox::new(vtsk, GFP_KERNEL) {
-        Ok(vtsk) => KBox::into_raw(vtsk).cast(),
-        Err(_) => ENOMEM.to_ptr(),
-    }
+    let work = created.work();
+    work.task
+        .store(ptr::from_ref(created.task()).cast_mut(), Ordering::Relaxed);
+    let vtsk = ptr::from_ref(work);
+    // SAFETY: `vtsk` points into the allocation shared by `created` and its worker, which the
+    // move below does not move. The worker has not started and never touches `state`, and no
+    // other thread knows `vtsk` yet. From now on the allocation owns its handle.
+    unsafe { *(*vtsk).state.get() = Some(State::Created(created)) };
+    vtsk.cast_mut().cast()
 }
 
 /// Starts a task from `vhost_task_create()`: its loop runs from now on. Starting it again only
@@ -129,9 +140,9 @@ pub unsafe extern "C" fn vhost_task_create(
 /// `vhost_task_start()` or `vhost_task_stop()` on it may run concurrently.
 #[no_mangle]
 pub unsafe extern "C" fn vhost_task_start(vtsk: *mut bindings::vhost_task) {
-    let vtsk = vtsk.cast::<CVhostTask>();
-    // SAFETY: `vtsk` is a live `CVhostTask` and nothing else touches its state meanwhile, as the
-    // caller promises: only start and stop do.
+    let vtsk = vtsk.cast_const().cast::<CWork>();
+    // SAFETY: `vtsk` is a live `CWork` and nothing else touches its state meanwhile, as the
+    // caller promises: only start and stop do, and the worker never does.
     let state = unsafe { &mut *(*vtsk).state.get() };
     *state = match state.take() {
         Some(State::Created(created)) => Some(State::Started(created.start())),
@@ -153,23 +164,17 @@ pub unsafe extern "C" fn vhost_task_start(vtsk: *mut bindings::vhost_task) {
 /// returns.
 #[no_mangle]
 pub unsafe extern "C" fn vhost_task_stop(vtsk: *mut bindings::vhost_task) {
-    let vtsk = vtsk.cast::<CVhostTask>();
-    // SAFETY: `vtsk` is live. Only a shared reference is made: `vhost_task_wake()` may read
-    // `task` concurrently until the worker has exited.
-    let task = unsafe { &*vtsk };
-    // SAFETY: nothing else touches the state meanwhile, as the caller promises.
-    match unsafe { (*task.state.get()).take() } {
+    let vtsk = vtsk.cast_const().cast::<CWork>();
+    // SAFETY: `vtsk` is live, and nothing else touches its state meanwhile, as the caller
+    // promises. The handle is moved out; dropping it below frees `vtsk` once the worker is gone,
+    // and with it any reason to wake it, as the C implementation does. `vtsk` is not used after.
+    match unsafe { (*(*vtsk).state.get()).take() } {
         // Waits for the worker's exit.
         Some(State::Started(started)) => started.stop(),
         // Never started: its worker exits without calling either function.
         Some(State::Created(created)) => drop(created),
         None => {}
     }
-    // Only now that the worker is gone, and with it any reason to wake it, free the memory, as
-    // the C implementation does.
-    // SAFETY: `vtsk` came from `KBox::into_raw` in `vhost_task_create()` and the caller gives
-    // it back for good; `task` is not used anymore.
-    drop(unsafe { KBox::from_raw(vtsk) });
 }
 
 /// Wakes the task's worker so that it calls `func` again.
@@ -179,9 +184,11 @@ pub unsafe extern "C" fn vhost_task_stop(vtsk: *mut bindings::vhost_task) {
 /// `vtsk` must come from `vhost_task_create()` and not be stopped yet.
 #[no_mangle]
 pub unsafe extern "C" fn vhost_task_wake(vtsk: *mut bindings::vhost_task) {
-    let vtsk = vtsk.cast::<CVhostTask>();
-    // SAFETY: `vtsk` is live, as the caller promises; `task` is never written after creation.
-    // It holds a reference, so waking it is sound even after the worker exited; a task not
+    let vtsk = vtsk.cast_const().cast::<CWork>();
+    // SAFETY: `vtsk` is live, as the caller promises; `task` was set before it was handed out.
+    let task = unsafe { (*vtsk).task.load(Ordering::Relaxed) };
+    // SAFETY: the handle in `vtsk`'s state holds a reference to the task until
+    // `vhost_task_stop()` returns, so it is valid, even after the worker exited; a task not
     // started yet is in TASK_NEW, which a wake-up leaves alone.
-    unsafe { &(*vtsk).task }.wake_up();
+    unsafe { &*task }.wake_up();
 }

@@ -8,6 +8,10 @@ for arg in $(cat /proc/cmdline); do
 	vt.kernel=*) VT_KERNEL=${arg#vt.kernel=} ;;
 	vt.initrd=*) VT_INITRD=${arg#vt.initrd=} ;;
 	vt.filter=*) filter=${arg#vt.filter=} ;;
+	vt.nested_machine=*) export VT_NESTED_MACHINE=${arg#vt.nested_machine=} ;;
+	vt.nested_icount=*) export VT_NESTED_ICOUNT=${arg#vt.nested_icount=} ;;
+	vt.nested_append=*) export VT_NESTED_APPEND=${arg#vt.nested_append=} ;;
+	vt.nested_ack=*) export VT_NESTED_ACK=${arg#vt.nested_ack=} ;;
 	esac
 done
 export VT_KERNEL VT_INITRD

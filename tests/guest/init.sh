@@ -30,6 +30,12 @@ if [ ! -w / ]; then
 	done
 fi
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+# A writable directory of the host's for the tests' logs (vm.sh --logdir).
+if grep -q ' vt\.log=1' /proc/cmdline; then
+	mkdir -p /run/vt-log
+	$bb mount -t 9p -o trans=virtio,version=9p2000.L vtlog /run/vt-log &&
+		export VT_LOG_DIR=/run/vt-log
+fi
 hostname guest
 ip link set lo up 2>/dev/null
 

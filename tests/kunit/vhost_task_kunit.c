@@ -27,6 +27,7 @@
 #include <linux/delay.h>
 #include <linux/err.h>
 #include <linux/kthread.h>
+#include <linux/moduleparam.h>
 #include <linux/nsproxy.h>
 #include <linux/random.h>
 #include <linux/rcupdate.h>
@@ -568,9 +569,13 @@ static void stop_waits_for_a_busy_fn(struct kunit *test)
 
 	vtsk = vt_run_first_call(test, &p);
 	KUNIT_ASSERT_TRUE(test, vt_hold(vtsk, &p));
+	/*
+	 * Before the helper exists: its 200 ms then lie wholly after t0, however
+	 * late this thread runs again after kthread_run() on a loaded host.
+	 */
+	t0 = jiffies;
 	helper = kthread_run(vt_release_later, &p, "vt-release");
 	KUNIT_ASSERT_FALSE(test, IS_ERR(helper));
-	t0 = jiffies;
 	vt_stop(vtsk, &p);
 	KUNIT_EXPECT_GE(test, jiffies_to_msecs(jiffies - t0), 150u);
 	KUNIT_EXPECT_EQ(test, atomic_read(&p.in_fn), 0);
@@ -729,6 +734,76 @@ static void stop_racing_with_wakes_from_another_thread(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, atomic_read(&p.in_fn), 0);
 		vt_probe_put(&p);
 	}
+}
+
+/* Rounds of the stop/wake/fn race: make stress boots with 1000. */
+static unsigned int race_rounds = 100;
+module_param(race_rounds, uint, 0444);
+MODULE_PARM_DESC(race_rounds, "rounds of stop_wake_and_fn_finishing_race_...");
+
+struct vt_stopper {
+	struct vhost_task *vtsk;
+	struct vt_probe *p;
+};
+
+static int vt_stopper_fn(void *data)
+{
+	struct vt_stopper *s = data;
+
+	vt_stop(s->vtsk, s->p);
+	return 0;
+}
+
+/*
+ * Stop against wake against fn finishing, with random delays and random
+ * orders: fn is held, a stop starts from another thread (at once, or after
+ * a while), this thread wakes the task a random number of times, then lets
+ * fn finish, reporting work done or not at random. Whichever comes first,
+ * fn must never run after the stop returned, handle_sigkill must not run,
+ * and the worker must exit. The wakes end when fn is let go, as vhost's end
+ * with its flush: after that the task may be freed at any moment.
+ */
+static void stop_wake_and_fn_finishing_race_loses_nothing(struct kunit *test)
+{
+	unsigned int round;
+
+	for (round = 0; round < race_rounds; round++) {
+		struct task_struct *stopper;
+		struct vt_stopper s;
+		struct vt_probe p;
+		int i, wakes;
+
+		vt_probe_init(&p);
+		s.p = &p;
+		s.vtsk = vt_run(test, &p);
+		KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
+		/* fn reports work done this many more times, then none. */
+		atomic_set(&p.work, get_random_u32_below(3));
+		KUNIT_ASSERT_TRUE(test, vt_hold(s.vtsk, &p));
+		stopper = kthread_create(vt_stopper_fn, &s, "vt-stopper");
+		KUNIT_ASSERT_FALSE(test, IS_ERR(stopper));
+		get_task_struct(stopper);
+		if (round & 1)
+			wake_up_process(stopper);
+		wakes = get_random_u32_below(64);
+		for (i = 0; i < wakes; i++) {
+			vhost_task_wake(s.vtsk);
+			if (!get_random_u32_below(8))
+				udelay(get_random_u32_below(50));
+		}
+		if (!(round & 1))
+			wake_up_process(stopper);
+		udelay(get_random_u32_below(200));
+		vt_release(&p);
+		KUNIT_EXPECT_TRUE(test, vt_wait_exited(stopper));
+		put_task_struct(stopper);
+		KUNIT_EXPECT_TRUE(test, vt_wait_exited(p.task));
+		KUNIT_EXPECT_EQ(test, atomic_read(&p.kills), 0);
+		KUNIT_EXPECT_EQ(test, atomic_read(&p.calls_after_stop), 0);
+		KUNIT_EXPECT_EQ(test, atomic_read(&p.in_fn), 0);
+		vt_probe_put(&p);
+	}
+	kunit_info(test, "%u rounds\n", race_rounds);
 }
 
 static void stop_from_another_thread_than_the_creator(struct kunit *test)
@@ -944,6 +1019,7 @@ static struct kunit_case vhost_task_cases[] = {
 	KUNIT_CASE(stop_right_after_start_does_not_hang),
 	KUNIT_CASE(worker_exits_and_is_reaped_after_stop),
 	KUNIT_CASE(stop_racing_with_wakes_from_another_thread),
+	KUNIT_CASE(stop_wake_and_fn_finishing_race_loses_nothing),
 	KUNIT_CASE(stop_from_another_thread_than_the_creator),
 	KUNIT_CASE(many_tasks_started_and_stopped_in_random_order),
 	KUNIT_CASE(create_and_stop_in_a_loop_leaves_thread_count_unchanged),

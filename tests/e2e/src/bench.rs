@@ -1,13 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
-//! `vhost-e2e bench`: what vhost_task costs, seen from a vhost owner. Prints one line per
-//! measurement, `BENCH <name> <value> <unit>`, for scripts/bench.sh to compare kernels.
+//! `vhost-e2e bench [cycles=N] [frames=N] [owners=N]`: what vhost_task costs, seen from a vhost
+//! owner. Prints one line per measurement, `BENCH <name> <value> <unit>`, for scripts/bench.sh
+//! to compare kernels, after the KUnit lines the kernel logged at boot (the `vt_bench` suite,
+//! when `kunit.filter_glob=vt_bench*` ran it), each as `KTAP <line>`.
+//!
+//! - `cycles` (default 1000): owner cycles for `set_owner`/`close` and their kthread controls;
+//! - `frames` (default 20000): 60-byte frames for `tx_small_frames` and `rx_small_frames`, with
+//!   the owner pinned to CPU 0 and its worker to CPU 1;
+//! - `owners` (default 1000): owners alive at once in the `scale_*` measurements.
 
 use crate::netdev::{self, Config, NetDev};
-use crate::tap::{PacketSocket, Tap};
+use crate::tap::{PacketSocket, Tap, ETHERTYPE};
+use std::fs::File;
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 fn report(name: &str, value: f64, unit: &str) {
     println!("BENCH {name} {value:.1} {unit}");
+}
+
+fn open_vhost_net() -> Result<File, String> {
+    File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/vhost-net")
+        .map_err(|e| format!("open /dev/vhost-net: {e}"))
 }
 
 /// Owner cycles in worker `mode`: open /dev/vhost-net, `VHOST_SET_OWNER` (vhost_task_create +
@@ -19,11 +36,7 @@ fn owner_cycle(n: u32, mode: u8) -> Result<(f64, f64), String> {
     let mut set_owner = Vec::new();
     let mut close = Vec::new();
     for _ in 0..n {
-        let fd = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .open("/dev/vhost-net")
-            .map_err(|e| format!("open: {e}"))?;
+        let fd = open_vhost_net()?;
         crate::ioctls::set_fork_from_owner(&fd, mode).map_err(|e| format!("mode: {e}"))?;
         let t0 = Instant::now();
         crate::ioctls::set_owner(&fd).map_err(|e| format!("VHOST_SET_OWNER: {e}"))?;
@@ -42,6 +55,51 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Restricts thread `tid` (0: the calling thread) to the CPUs in `cpus`.
+fn pin(tid: i32, cpus: &[usize]) -> Result<(), String> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        // SAFETY: `set` is a valid cpu_set_t and `c` is below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: `set` is valid for the size given.
+    if unsafe { libc::sched_setaffinity(tid, std::mem::size_of_val(&set), &set) } < 0 {
+        return Err(format!(
+            "sched_setaffinity({tid}): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// The frame workloads run with the owner on CPU 0 and its worker on CPU 1, so that every
+/// boot measures the same placement: left to the scheduler, where the two land differs from
+/// boot to boot and moves the figures by several per cent even under -icount. Returns a guard
+/// that lets the owner run anywhere again.
+fn pin_owner_and_worker() -> Result<impl Drop, String> {
+    struct Unpin;
+    impl Drop for Unpin {
+        fn drop(&mut self) {
+            let _ = pin(0, &(0..64).collect::<Vec<_>>());
+        }
+    }
+    let me = crate::procfs::self_pid();
+    let worker = format!("vhost-{me}");
+    let tids: Vec<i32> = crate::procfs::threads(me)
+        .map_err(|e| format!("threads: {e}"))?
+        .into_iter()
+        .filter(|t| t.comm == worker)
+        .map(|t| t.tid)
+        .collect();
+    let [tid] = tids[..] else {
+        return Err(format!("{} threads named {worker}, not 1", tids.len()));
+    };
+    pin(0, &[0])?;
+    pin(tid, &[1])?;
+    Ok(Unpin)
+}
+
 /// Small frames through the transmit path: each kick wakes the worker. Frames per second.
 fn tx_small(n: u32) -> Result<f64, String> {
     let tap = Tap::new("vt-bench").map_err(|e| format!("tap: {e}"))?;
@@ -54,6 +112,7 @@ fn tx_small(n: u32) -> Result<f64, String> {
         },
     )
     .map_err(|e| format!("vhost-net: {e}"))?;
+    let _pinned = pin_owner_and_worker()?;
     let mut buf = vec![0u8; 2048];
     let start = Instant::now();
     let mut got = 0u32;
@@ -81,24 +140,216 @@ fn tx_small(n: u32) -> Result<f64, String> {
     Ok(f64::from(n) / start.elapsed().as_secs_f64())
 }
 
+/// Small frames through the receive path: each frame the packet socket sends on the tap
+/// wakes the worker, which copies it into the receive ring. Frames per second.
+fn rx_small(n: u32) -> Result<f64, String> {
+    let tap = Tap::new("vt-bench-rx").map_err(|e| format!("tap: {e}"))?;
+    let sock = PacketSocket::new(tap.ifindex).map_err(|e| format!("socket: {e}"))?;
+    let mut dev = NetDev::new(
+        &tap,
+        Config {
+            mrg_rxbuf: true,
+            fork_owner: None,
+        },
+    )
+    .map_err(|e| format!("vhost-net: {e}"))?;
+    let _pinned = pin_owner_and_worker()?;
+    let start = Instant::now();
+    let mut got = 0u32;
+    let mut sent = 0u32;
+    let deadline = start + Duration::from_secs(300);
+    while got < n {
+        if Instant::now() > deadline {
+            return Err(format!("rx: stalled at {got}/{n}"));
+        }
+        // Fewer in flight than the tap's queue holds, so that none is dropped.
+        while sent < n && sent - got < 128 {
+            sock.send(&netdev::frame(sent, 60))
+                .map_err(|e| format!("rx: send: {e}"))?;
+            sent += 1;
+        }
+        let mut any = false;
+        while let Some(f) = dev.recv().map_err(|e| format!("rx: {e}"))? {
+            // The stack talks on the tap too (IPv6 neighbour discovery): not ours.
+            if f.len() >= 14 && f[12..14] == ETHERTYPE.to_be_bytes() {
+                got += 1;
+                any = true;
+            }
+        }
+        if !any {
+            dev.wait_call(netdev::RX, Duration::from_millis(100))
+                .map_err(|e| format!("rx: {e}"))?;
+        }
+    }
+    Ok(f64::from(n) / start.elapsed().as_secs_f64())
+}
+
+/// The fields of /proc/meminfo the scale measurement reads, in bytes.
+struct MemInfo {
+    slab: i64,
+    kernel_stack: i64,
+    available: i64,
+}
+
+fn meminfo() -> Result<MemInfo, String> {
+    let s = std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("meminfo: {e}"))?;
+    let field = |name: &str| -> Result<i64, String> {
+        s.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse::<i64>().ok())
+            .map(|kib| kib * 1024)
+            .ok_or_else(|| format!("no {name} in /proc/meminfo"))
+    };
+    Ok(MemInfo {
+        slab: field("Slab")?,
+        kernel_stack: field("KernelStack")?,
+        available: field("MemAvailable")?,
+    })
+}
+
+/// `n` owners, each with its worker, alive at once in this process: the time to give all the
+/// open devices an owner (`n` vhost_task_create + start), the time to close them all (`n`
+/// vhost_task_stop and vhost-net teardowns), and the memory per worker from /proc/meminfo
+/// around the `VHOST_SET_OWNER`s.
+fn scale(n: u32) -> Result<(), String> {
+    let want = u64::from(n) + 64;
+    let lim = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: want,
+    };
+    // SAFETY: a valid rlimit; raising the limits of this process only.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } < 0 {
+        return Err(format!(
+            "RLIMIT_NOFILE {want}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let fds = (0..n)
+        .map(|_| open_vhost_net())
+        .collect::<Result<Vec<_>, _>>()?;
+    let before = meminfo()?;
+    let t0 = Instant::now();
+    for fd in &fds {
+        crate::ioctls::set_owner(fd).map_err(|e| format!("VHOST_SET_OWNER: {e}"))?;
+    }
+    let create = t0.elapsed();
+    let after = meminfo()?;
+    let t0 = Instant::now();
+    drop(fds);
+    let teardown = t0.elapsed();
+    let per = |d: i64| d as f64 / f64::from(n);
+    report("scale_set_owner_all", create.as_secs_f64() * 1e3, "ms");
+    report("scale_close_all", teardown.as_secs_f64() * 1e3, "ms");
+    report("scale_slab_per_owner", per(after.slab - before.slab), "B");
+    report(
+        "scale_kernel_stack_per_owner",
+        per(after.kernel_stack - before.kernel_stack),
+        "B",
+    );
+    report(
+        "scale_memavailable_per_owner",
+        per(before.available - after.available),
+        "B",
+    );
+    Ok(())
+}
+
+/// Echoes the KUnit lines of the kernel log (KTAP, as the kernel printed them at boot), so that
+/// the host reads them even when the console's log level hid them.
+fn echo_ktap() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(mut kmsg) = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")
+    else {
+        println!("BENCH-NOTE no /dev/kmsg: no KUnit figures");
+        return;
+    };
+    let mut rec = vec![0u8; 8192];
+    loop {
+        // One record per read: "prio,seq,usec,flags;text\n" and continuation lines.
+        let n = match kmsg.read(&mut rec) {
+            Ok(0) => break,
+            Ok(n) => n,
+            // Records overwritten since the last read: go on with the next.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+            Err(_) => break,
+        };
+        let rec = String::from_utf8_lossy(&rec[..n]);
+        let Some(text) = rec.lines().next().and_then(|l| l.split_once(';')) else {
+            continue;
+        };
+        let t = text.1.trim_start();
+        if t.starts_with("KTAP")
+            || t.starts_with('#')
+            || t.starts_with("ok ")
+            || t.starts_with("not ok ")
+            || t.starts_with("1..")
+        {
+            println!("KTAP {}", text.1);
+        }
+    }
+}
+
+/// Settings from `key=value` arguments.
+struct Params {
+    cycles: u32,
+    frames: u32,
+    owners: u32,
+}
+
+fn params(args: &[String]) -> Result<Params, String> {
+    let mut p = Params {
+        cycles: 1000,
+        frames: 20_000,
+        owners: 1000,
+    };
+    for a in args {
+        let (k, v) = a
+            .split_once('=')
+            .ok_or_else(|| format!("bench: '{a}' is not key=value"))?;
+        let v: u32 = v
+            .parse()
+            .ok()
+            .filter(|&v| v > 0)
+            .ok_or_else(|| format!("bench: {k}={v} is not a positive number"))?;
+        match k {
+            "cycles" => p.cycles = v,
+            "frames" => p.frames = v,
+            "owners" => p.owners = v,
+            _ => return Err(format!("bench: unknown setting '{k}'")),
+        }
+    }
+    Ok(p)
+}
+
 /// Runs every measurement; non-zero exit on any failure.
-pub fn run() -> i32 {
+pub fn run(args: &[String]) -> i32 {
     println!("BENCH-IMPL {}", crate::demo::implementation());
+    let cs = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
+    if let Ok(cs) = std::fs::read_to_string(cs) {
+        println!("BENCH-NOTE clocksource {}", cs.trim());
+    }
+    echo_ktap();
     let r = (|| -> Result<(), String> {
+        let p = params(args)?;
         // Warm up, then measure.
         use crate::ioctls::{FORK_OWNER_KTHREAD, FORK_OWNER_TASK};
-        owner_cycle(50, FORK_OWNER_TASK)?;
-        let (set_owner, close) = owner_cycle(1000, FORK_OWNER_TASK)?;
+        let warm = (p.cycles / 20).max(1);
+        owner_cycle(warm, FORK_OWNER_TASK)?;
+        let (set_owner, close) = owner_cycle(p.cycles, FORK_OWNER_TASK)?;
         report("set_owner", set_owner, "us");
         report("close", close, "us");
         // The same with a kthread worker, which does not use vhost_task: a control for what
         // differs between the two kernels besides vhost_task.
-        owner_cycle(50, FORK_OWNER_KTHREAD)?;
-        let (set_owner, close) = owner_cycle(1000, FORK_OWNER_KTHREAD)?;
+        owner_cycle(warm, FORK_OWNER_KTHREAD)?;
+        let (set_owner, close) = owner_cycle(p.cycles, FORK_OWNER_KTHREAD)?;
         report("set_owner_kthread_control", set_owner, "us");
         report("close_kthread_control", close, "us");
-        report("tx_small_frames", tx_small(20_000)?, "frames/s");
-        Ok(())
+        report("tx_small_frames", tx_small(p.frames)?, "frames/s");
+        report("rx_small_frames", rx_small(p.frames)?, "frames/s");
+        scale(p.owners)
     })();
     match r {
         Ok(()) => 0,

@@ -66,7 +66,7 @@ fn self_pid() -> i32 {
 }
 
 /// The worker named after `owner` among the threads of `owner`, waiting for it.
-fn worker_thread(owner: i32) -> Result<i32, String> {
+pub(crate) fn worker_thread(owner: i32) -> Result<i32, String> {
     let name = format!("vhost-{owner}");
     let mut found = None;
     procfs::wait_for(T, || {
@@ -79,7 +79,7 @@ fn worker_thread(owner: i32) -> Result<i32, String> {
 }
 
 /// All threads of `owner` named after it.
-fn worker_threads(owner: i32) -> Vec<i32> {
+pub(crate) fn worker_threads(owner: i32) -> Vec<i32> {
     let name = format!("vhost-{owner}");
     procfs::threads(owner)
         .unwrap_or_default()
@@ -91,7 +91,7 @@ fn worker_threads(owner: i32) -> Vec<i32> {
 
 /// Checks what the 6.4 series promised: the worker is a thread of `owner`, not a kthread,
 /// in its cgroup and namespaces.
-fn check_contract(owner: i32, w: i32) -> Result<(), String> {
+pub(crate) fn check_contract(owner: i32, w: i32) -> Result<(), String> {
     let tgid = procfs::status_num(w, "Tgid").ctx("worker status")?;
     ensure(tgid == owner as i64, || {
         format!("worker Tgid {tgid}, owner {owner}")
@@ -219,7 +219,7 @@ fn traffic_10000_frames_each_way_mrg_rxbuf_on() -> CaseResult {
 }
 
 /// Becomes uid/gid `id` without capabilities.
-fn become_user(id: u32) -> Result<(), String> {
+pub(crate) fn become_user(id: u32) -> Result<(), String> {
     // SAFETY: plain credential syscalls.
     unsafe {
         if libc::setgroups(0, std::ptr::null()) < 0
@@ -233,7 +233,7 @@ fn become_user(id: u32) -> Result<(), String> {
 }
 
 /// Sets the soft limit `res` to `v`, with no hard limit, so that it can be raised again.
-fn set_rlimit(res: libc::__rlimit_resource_t, v: u64) -> Result<(), String> {
+pub(crate) fn set_rlimit(res: libc::__rlimit_resource_t, v: u64) -> Result<(), String> {
     let l = libc::rlimit {
         rlim_cur: v,
         rlim_max: libc::RLIM_INFINITY,
@@ -245,11 +245,11 @@ fn set_rlimit(res: libc::__rlimit_resource_t, v: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn errno_of(r: std::io::Result<()>) -> Option<i32> {
+pub(crate) fn errno_of(r: std::io::Result<()>) -> Option<i32> {
     r.err().and_then(|e| e.raw_os_error())
 }
 
-fn open_vhost_net() -> Result<fs::File, String> {
+pub(crate) fn open_vhost_net() -> Result<fs::File, String> {
     fs::File::options()
         .read(true)
         .write(true)
@@ -422,7 +422,7 @@ fn spawn_owner(
 }
 
 /// Reads the worker tid a child reports through `p`, once the parent closed its write end.
-fn read_tid(p: &mut crate::harness::Pipe) -> Result<i32, String> {
+pub(crate) fn read_tid(p: &mut crate::harness::Pipe) -> Result<i32, String> {
     let mut buf = [0u8; 4];
     p.w = fs::File::open("/dev/null").ctx("null")?;
     if !crate::tap::poll_in(p.r.as_raw_fd(), Duration::from_secs(60)).ctx("poll")? {
@@ -527,7 +527,7 @@ fn ioctl_from_non_owner_fails_with_eperm() -> CaseResult {
     Ok("from a forked non-owner: VHOST_SET_VRING_NUM EPERM, VHOST_SET_OWNER EBUSY".into())
 }
 
-fn cgroup_frozen(cg: &str) -> bool {
+pub(crate) fn cgroup_frozen(cg: &str) -> bool {
     fs::read_to_string(format!("{cg}/cgroup.events")).is_ok_and(|s| s.contains("frozen 1"))
 }
 

@@ -1,23 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 //! End-to-end tests of vhost_task from user space, run inside a guest booted on the kernel
-//! under test: `vhost-e2e demo` for `make run`, `vhost-e2e test [filter]` for `make test`.
+//! under test: `vhost-e2e demo` for `make run`, `vhost-e2e test [filter]` for `make test`,
+//! `vhost-e2e stress [--scale S] [filter]` for `make stress`.
 
 mod bench;
 mod cases;
 mod demo;
+mod faults;
 mod harness;
 mod ioctls;
+mod kmsg;
 mod netdev;
 mod procfs;
 mod qemu;
+mod qmp;
 mod scsi;
 mod setup;
+mod stress;
 mod tap;
 mod vring;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vhost-e2e demo | test [name-filter] | list | bench | exec-probe | send-frames N | kmemleak-scan"
+        "usage: vhost-e2e demo | test [name-filter] | stress [--scale S] [name-filter] | list | bench [key=value...] | exec-probe | send-frames N [ack] | kmemleak-scan"
     );
     std::process::exit(2);
 }
@@ -50,11 +55,12 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("demo") => demo::run(),
-        Some("bench") => bench::run(),
+        Some("bench") => bench::run(&args[1..]),
         Some("test") => {
             println!("# vhost_task implementation: {}", demo::implementation());
             i32::from(harness::run(&cases::all(), args.get(1).map(String::as_str)) > 0)
         }
+        Some("stress") => stress::main(&args[1..]),
         Some("list") => {
             for c in cases::all() {
                 println!("{}", c.name);
@@ -64,7 +70,7 @@ fn main() {
         Some("exec-probe") => cases::exec_probe(),
         Some("kmemleak-scan") => kmemleak_scan(),
         Some("send-frames") => match args.get(1).and_then(|n| n.parse().ok()) {
-            Some(n) => qemu::send_frames(n),
+            Some(n) => qemu::send_frames(n, args.get(2).is_some_and(|a| a == "ack")),
             None => usage(),
         },
         _ => usage(),

@@ -26,7 +26,7 @@ pub const QUEUE_SIZE: u16 = 256;
 /// The largest frame the tests send: the 64 KiB the tap's MTU allows, minus nothing.
 pub const MAX_FRAME: usize = 65535;
 
-const RX: usize = 0;
+pub const RX: usize = 0;
 const TX: usize = 1;
 const MEM_SIZE: usize = 64 << 20;
 const RX_RING: u64 = 0;

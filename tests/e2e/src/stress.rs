@@ -1,0 +1,974 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `vhost-e2e stress [--scale S] [filter]`: systematic fault injection (faults.rs), loops and
+//! races of worker creation and teardown, and at the end kmemleak and the kernel log. Meant for
+//! the debug kernel (KASAN, lockdep, kmemleak, fault injection), and runs on any test kernel.
+//!
+//! Counts are given at full scale (`make stress`, scale 1.0) and multiplied by the scale (0.1
+//! in `make test`); the case names carry the counts they ran with.
+
+use crate::cases::{become_user, cgroup_frozen, errno_of, read_tid, set_rlimit, worker_thread};
+use crate::faults;
+use crate::harness::{ensure, exit_code, fork, pipe, skip, Case, CaseResult, Child, Context};
+use crate::ioctls;
+use crate::kmsg::{self, Kmsg};
+use crate::netdev::{self, Config, NetDev};
+use crate::procfs;
+use crate::setup;
+use crate::tap::{PacketSocket, Tap};
+use std::fs;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+static SCALE: OnceLock<f64> = OnceLock::new();
+static BASELINE: OnceLock<Baseline> = OnceLock::new();
+
+fn scale() -> f64 {
+    *SCALE.get().unwrap_or(&1.0)
+}
+
+/// `full` times the scale, at least `min`.
+fn scaled(full: u32, min: u32) -> u32 {
+    ((f64::from(full) * scale()).round() as u32).max(min)
+}
+
+fn cycles() -> u32 {
+    scaled(10_000, 10)
+}
+fn races() -> u32 {
+    scaled(1_000, 5)
+}
+fn owners() -> u32 {
+    scaled(100, 4)
+}
+fn owners_secs() -> u32 {
+    scaled(20, 3)
+}
+fn limit_loops() -> u32 {
+    scaled(100, 3)
+}
+fn freezes() -> u32 {
+    scaled(100, 3)
+}
+
+/// How long to wait for the kernel to tidy up (RCU, exiting threads) before comparing.
+const SETTLE: Duration = Duration::from_secs(30);
+const T: Duration = Duration::from_secs(20);
+
+/// `vhost-e2e stress [--scale S] [filter]`.
+pub fn main(args: &[String]) -> i32 {
+    let mut filter = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--scale" => match it.next().and_then(|s| s.parse::<f64>().ok()) {
+                Some(s) if s > 0.0 => {
+                    let _ = SCALE.set(s);
+                }
+                _ => {
+                    eprintln!("stress: --scale needs a positive number");
+                    return 2;
+                }
+            },
+            f => filter = Some(f.to_string()),
+        }
+    }
+    faults::mount_debugfs();
+    println!(
+        "# vhost_task implementation: {}",
+        crate::demo::implementation()
+    );
+    println!("# stress scale {}", scale());
+    if let Some(why) = faults::unavailable() {
+        println!("# fault injection: unavailable: {why}");
+    }
+    let b = Baseline::take();
+    println!("# baseline: {}", b.describe());
+    let _ = BASELINE.set(b);
+    let t0 = Instant::now();
+    let failed = crate::harness::run(&all(), filter.as_deref());
+    println!("# stress took {:.0} s", t0.elapsed().as_secs_f32());
+    i32::from(failed > 0)
+}
+
+fn case(name: String, run: fn() -> CaseResult, secs: f64) -> Case {
+    Case {
+        name: Box::leak(name.into_boxed_str()),
+        run,
+        timeout: Duration::from_secs_f64(secs),
+    }
+}
+
+/// Every stress case, in the order they run. Time limits are for the KASAN kernel under TCG.
+pub fn all() -> Vec<Case> {
+    vec![
+        case(
+            "fault_at_each_allocation_of_vhost_net_set_owner_fails_cleanly".into(),
+            faults::net_set_owner,
+            3600.0,
+        ),
+        case(
+            "fault_at_each_allocation_of_vhost_vsock_set_owner_fails_cleanly".into(),
+            faults::vsock_set_owner,
+            3600.0,
+        ),
+        case(
+            "fault_at_each_allocation_of_vhost_scsi_set_owner_fails_cleanly".into(),
+            faults::scsi_set_owner,
+            3600.0,
+        ),
+        case(
+            "fault_at_each_allocation_of_vhost_scsi_new_worker_fails_cleanly".into(),
+            faults::scsi_new_worker,
+            3600.0,
+        ),
+        case(
+            format!(
+                "open_set_owner_close_{}_cycles_leave_threads_and_task_structs_at_baseline",
+                cycles()
+            ),
+            open_set_owner_close_cycles,
+            120.0 + 0.3 * f64::from(cycles()),
+        ),
+        case(
+            format!(
+                "sigkill_vs_close_vs_traffic_{}_random_races_all_reaped",
+                races()
+            ),
+            sigkill_close_traffic_races,
+            120.0 + 3.0 * f64::from(races()),
+        ),
+        case(
+            format!(
+                "{}_owners_with_traffic_for_{}_s_killed_at_once_all_reaped",
+                owners(),
+                owners_secs()
+            ),
+            owners_killed_at_once,
+            300.0 + 6.0 * f64::from(owners()) + f64::from(owners_secs()),
+        ),
+        case(
+            format!(
+                "rlimit_nproc_exhaustion_{}_loops_enomem_then_recovers",
+                limit_loops()
+            ),
+            rlimit_nproc_loops,
+            120.0 + 10.0 * f64::from(limit_loops()),
+        ),
+        case(
+            format!(
+                "pids_max_exhaustion_{}_loops_enomem_then_recovers",
+                limit_loops()
+            ),
+            pids_max_loops,
+            120.0 + 10.0 * f64::from(limit_loops()),
+        ),
+        case(
+            format!(
+                "freezer_freeze_thaw_{}_times_owners_with_traffic_stop_and_resume",
+                freezes()
+            ),
+            freeze_thaw_loops,
+            300.0 + 15.0 * f64::from(freezes()),
+        ),
+        case(
+            "no_vhost_thread_task_or_stack_left_after_stress".into(),
+            nothing_left_behind,
+            120.0,
+        ),
+        case(
+            "kmemleak_suspects_nothing_after_stress".into(),
+            kmemleak_clean,
+            1200.0,
+        ),
+        case(
+            "kernel_log_has_no_splat_after_stress".into(),
+            kernel_log_clean,
+            60.0,
+        ),
+    ]
+}
+
+/// What a leak of tasks or workers would move.
+#[derive(Clone, Debug)]
+pub struct Baseline {
+    /// Threads of user processes (not kthreads), workers included.
+    user: u64,
+    /// The names of the kthreads: workqueues add and retire kworkers under load.
+    kthreads: Vec<String>,
+    /// Kernel stacks in kB (/proc/meminfo KernelStack).
+    stack_kb: u64,
+    /// Active `task_struct` objects (/proc/slabinfo), if the kernel has it.
+    task_structs: Option<u64>,
+    /// vhost workers ("vhost-<pid>"), anywhere.
+    vhost: Vec<(i32, String)>,
+}
+
+/// The largest kernel stack: 16 KiB, twice that with KASAN.
+const STACK_KB: u64 = 32;
+
+impl Baseline {
+    /// The numbers now.
+    pub fn take() -> Baseline {
+        let (user, kthreads) = tasks();
+        Baseline {
+            user,
+            kthreads,
+            stack_kb: meminfo("KernelStack").unwrap_or(0),
+            task_structs: slab_active("task_struct"),
+            vhost: vhost_tasks(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} user threads, {} kthreads, KernelStack {} kB, task_struct {}, vhost workers {:?}",
+            self.user,
+            self.kthreads.len(),
+            self.stack_kb,
+            self.task_structs.map_or(
+                "unknown (no /proc/slabinfo: CONFIG_SLUB_DEBUG is off)".into(),
+                |n| { format!("{n} active") }
+            ),
+            self.vhost
+        )
+    }
+
+    /// Kthreads now that were not there before, by name.
+    fn new_kthreads(&self, before: &Baseline) -> Vec<String> {
+        let mut old = before.kthreads.clone();
+        let mut new = Vec::new();
+        for k in &self.kthreads {
+            match old.iter().position(|o| o == k) {
+                Some(i) => {
+                    old.swap_remove(i);
+                }
+                None => new.push(k.clone()),
+            }
+        }
+        new
+    }
+
+    /// Whether `self` (later) is back to `before`: no more user threads than `extra` (the
+    /// processes of the checking case), no vhost worker, and kernel stacks and task_structs
+    /// within what new kworkers and per-cpu slabs (which /proc/slabinfo counts as active)
+    /// explain.
+    fn back_to(&self, before: &Baseline, extra: u64) -> Result<(), String> {
+        let mut bad = Vec::new();
+        if self.user > before.user + extra {
+            bad.push(format!("user threads {} -> {}", before.user, self.user));
+        }
+        let kworkers = self.new_kthreads(before);
+        let slack = STACK_KB * (kworkers.len() as u64 + 4);
+        if self.stack_kb > before.stack_kb + slack {
+            bad.push(format!(
+                "KernelStack {} -> {} kB, more than {} new kthreads {kworkers:?} explain",
+                before.stack_kb,
+                self.stack_kb,
+                kworkers.len()
+            ));
+        }
+        if let (Some(a), Some(b)) = (before.task_structs, self.task_structs) {
+            if b > a + 64 + kworkers.len() as u64 {
+                bad.push(format!("task_struct {a} -> {b} active"));
+            }
+        }
+        let new: Vec<_> = self
+            .vhost
+            .iter()
+            .filter(|t| !before.vhost.contains(t))
+            .collect();
+        if !new.is_empty() {
+            bad.push(format!("vhost workers left: {new:?}"));
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad.join(", "))
+        }
+    }
+}
+
+/// Waits up to `SETTLE` for the numbers to come back to `before`; returns the last numbers.
+fn settle(before: &Baseline, extra: u64) -> Result<Baseline, String> {
+    let mut now = Baseline::take();
+    let end = Instant::now() + SETTLE;
+    while let Err(e) = now.back_to(before, extra) {
+        if Instant::now() >= end {
+            return Err(format!(
+                "not back to baseline after {} s: {e}",
+                SETTLE.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        now = Baseline::take();
+    }
+    Ok(now)
+}
+
+/// The threads of user processes, and the names of the kthreads.
+fn tasks() -> (u64, Vec<String>) {
+    let mut user = 0;
+    let mut kthreads = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        match procfs::is_kthread(pid) {
+            Ok(true) => kthreads.push(procfs::comm(pid).unwrap_or_default()),
+            Ok(false) => {
+                user += fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count()) as u64
+            }
+            Err(_) => {}
+        }
+    }
+    (user, kthreads)
+}
+
+fn meminfo(key: &str) -> Option<u64> {
+    let s = fs::read_to_string("/proc/meminfo").ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+fn slab_active(cache: &str) -> Option<u64> {
+    let s = fs::read_to_string("/proc/slabinfo").ok()?;
+    s.lines()
+        .find(|l| l.split_whitespace().next() == Some(cache))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+}
+
+/// Every vhost worker ("vhost-<pid>") in the system, with its name.
+pub fn vhost_tasks() -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in dir.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        for t in procfs::threads(pid).unwrap_or_default() {
+            let owner = t.comm.strip_prefix("vhost-").unwrap_or("");
+            if !owner.is_empty() && owner.bytes().all(|b| b.is_ascii_digit()) {
+                found.push((t.tid, t.comm));
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// A small xorshift generator: the races need randomness, not quality.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> (Rng, u64) {
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            | 1;
+        (Rng(seed), seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Counters in memory shared with forked children.
+struct Counters {
+    ptr: *mut AtomicU64,
+    n: usize,
+}
+
+impl Counters {
+    fn new(n: usize) -> io::Result<Counters> {
+        // SAFETY: an anonymous shared mapping; no existing memory is touched.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                n.max(1) * 8,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Counters { ptr: p.cast(), n })
+    }
+
+    fn get(&self, i: usize) -> &AtomicU64 {
+        assert!(i < self.n);
+        // SAFETY: the mapping holds `n` zero-initialised, 8-byte aligned u64s, valid as long as
+        // `self`; AtomicU64 has the layout of u64.
+        unsafe { &*self.ptr.add(i) }
+    }
+
+    fn snapshot(&self) -> Vec<u64> {
+        (0..self.n)
+            .map(|i| self.get(i).load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+impl Drop for Counters {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the mapping made in `new`, which nothing uses any more.
+        unsafe { libc::munmap(self.ptr.cast(), self.n.max(1) * 8) };
+    }
+}
+
+/// The body of an owner with traffic both ways on tap `tap_name`: it sends small frames out
+/// through its vhost-net device and into it through a packet socket on the tap, and counts
+/// what arrives in `progress`. Once frames flow it writes its worker's tid to `ready`; after
+/// `close_after` more it closes the device and idles. It runs until killed.
+fn traffic_owner(
+    tap_name: &str,
+    progress: &AtomicU64,
+    ready: &fs::File,
+    close_after: Option<Duration>,
+    cgroup: Option<&str>,
+) -> Result<(), String> {
+    if let Some(cg) = cgroup {
+        fs::write(format!("{cg}/cgroup.procs"), procfs::self_pid().to_string())
+            .ctx("cgroup.procs")?;
+    }
+    let tap = Tap::new(tap_name).ctx("tap")?;
+    let sock = PacketSocket::new(tap.ifindex).ctx("packet socket")?;
+    let mut dev = Some(
+        NetDev::new(
+            &tap,
+            Config {
+                mrg_rxbuf: true,
+                fork_owner: None,
+            },
+        )
+        .ctx("vhost-net")?,
+    );
+    let w = worker_thread(procfs::self_pid())?;
+    let mut flowing_since = None;
+    let mut seq = 0u32;
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let Some(d) = dev.as_mut() else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        for _ in 0..4 {
+            let f = netdev::frame(seq, 60 + (seq as usize * 97) % 1400);
+            if !d.send(&f).ctx("send")? {
+                break;
+            }
+            seq = seq.wrapping_add(1);
+        }
+        for _ in 0..4 {
+            // The tap's queue may be full: a dropped frame is no error here.
+            let _ = sock.send(&netdev::frame(seq, 60 + (seq as usize * 89) % 1400));
+            seq = seq.wrapping_add(1);
+        }
+        let mut got = 0;
+        while d.recv().ctx("recv")?.is_some() {
+            got += 1;
+        }
+        while sock.recv(&mut buf, Duration::ZERO).ctx("recv")?.is_some() {
+            got += 1;
+        }
+        if got == 0 {
+            d.wait_any(Duration::from_millis(5)).ctx("wait")?;
+            continue;
+        }
+        let total = progress.fetch_add(got, Ordering::Relaxed) + got;
+        if flowing_since.is_none() && total >= 16 {
+            (&*ready).write_all(&w.to_ne_bytes()).ctx("ready")?;
+            flowing_since = Some(Instant::now());
+        }
+        if let (Some(c), Some(t)) = (close_after, flowing_since) {
+            if t.elapsed() >= c {
+                dev = None;
+            }
+        }
+    }
+}
+
+/// Forks a traffic owner; see [`traffic_owner`]. `pgid` puts it in that process group (0:
+/// a new one of its own).
+fn spawn_traffic_owner(
+    tap_name: String,
+    counters: &Counters,
+    i: usize,
+    close_after: Option<Duration>,
+    cgroup: Option<&str>,
+    pgid: i32,
+) -> Result<(Child, crate::harness::Pipe), String> {
+    let p = pipe().ctx("pipe")?;
+    let progress = counters.get(i);
+    let child = fork(|| {
+        // SAFETY: setpgid on ourselves.
+        unsafe { libc::setpgid(0, pgid) };
+        if let Err(e) = traffic_owner(&tap_name, progress, &p.w, close_after, cgroup) {
+            println!("# owner {tap_name}: {e}");
+        }
+        1
+    })
+    .ctx("fork")?;
+    // SAFETY: the same from the parent's side, so that a kill of the group cannot miss it.
+    unsafe { libc::setpgid(child.pid, if pgid == 0 { child.pid } else { pgid }) };
+    Ok((child, p))
+}
+
+fn open_set_owner_close_cycles() -> CaseResult {
+    let me = procfs::self_pid();
+    let before = Baseline::take();
+    let n = cycles();
+    let t0 = Instant::now();
+    for i in 0..n {
+        let f = crate::cases::open_vhost_net()?;
+        ioctls::set_owner(&f).map_err(|e| format!("cycle {i}: VHOST_SET_OWNER: {e}"))?;
+        // Now and then, that a worker really was made each time.
+        if i % 500 == 0 {
+            worker_thread(me).map_err(|e| format!("cycle {i}: {e}"))?;
+        }
+        drop(f);
+    }
+    let secs = t0.elapsed().as_secs_f32();
+    ensure(
+        procfs::wait_for(T, || procfs::threads(me).map_or(0, |t| t.len()) == 1),
+        || {
+            format!(
+                "threads of the owner after {n} cycles: {:?}",
+                procfs::threads(me).unwrap_or_default()
+            )
+        },
+    )?;
+    let after = settle(&before, 0)?;
+    Ok(format!(
+        "{n} cycles in {secs:.1} s ({:.2} ms each); owner back to 1 thread; {}",
+        secs * 1000.0 / n as f32,
+        compare(&before, &after)
+    ))
+}
+
+fn compare(before: &Baseline, after: &Baseline) -> String {
+    let ts = match (before.task_structs, after.task_structs) {
+        (Some(a), Some(b)) => format!("task_struct {a} -> {b} active"),
+        _ => "task_struct: no /proc/slabinfo (CONFIG_SLUB_DEBUG off)".into(),
+    };
+    format!(
+        "user threads {} -> {}, kthreads {} -> {}, KernelStack {} -> {} kB, {ts}",
+        before.user,
+        after.user,
+        before.kthreads.len(),
+        after.kthreads.len(),
+        before.stack_kb,
+        after.stack_kb
+    )
+}
+
+fn sigkill_close_traffic_races() -> CaseResult {
+    let before = Baseline::take();
+    let counters = Counters::new(1).ctx("mmap")?;
+    let (mut rng, seed) = Rng::seeded();
+    let n = races();
+    let mut during_setup = 0;
+    let mut closed_first = 0;
+    let mut worst = Duration::ZERO;
+    let watchdog = Duration::from_secs(30);
+    for i in 0..n {
+        // A third of the owners are killed while they set up (VHOST_SET_OWNER may be
+        // creating the worker); the others once traffic flows, with a close of the device by
+        // the owner racing the kill.
+        let early = rng.below(3) == 0;
+        let close_ms = rng.below(30);
+        let kill_ms = rng.below(30);
+        let (mut child, mut p) = spawn_traffic_owner(
+            format!("vtr{i}"),
+            &counters,
+            0,
+            Some(Duration::from_millis(close_ms)),
+            None,
+            0,
+        )?;
+        let mut worker = None;
+        if early {
+            during_setup += 1;
+            std::thread::sleep(Duration::from_millis(rng.below(50)));
+        } else {
+            worker = Some(read_tid(&mut p).map_err(|e| format!("race {i} (seed {seed}): {e}"))?);
+            if close_ms < kill_ms {
+                closed_first += 1;
+            }
+            std::thread::sleep(Duration::from_millis(kill_ms));
+        }
+        let t = Instant::now();
+        child.kill(libc::SIGKILL);
+        child.wait_timeout(watchdog).ok_or_else(|| {
+            format!(
+                "race {i} (seed {seed}): owner {} not reaped {} s after SIGKILL",
+                child.pid,
+                watchdog.as_secs()
+            )
+        })?;
+        worst = worst.max(t.elapsed());
+        if let Some(w) = worker {
+            ensure(procfs::wait_for(T, || !procfs::exists(w)), || {
+                format!("race {i} (seed {seed}): worker {w} outlived its reaped owner")
+            })?;
+        }
+        let stray = procfs::find_by_comm(&format!("vhost-{}", child.pid));
+        ensure(stray.is_empty(), || {
+            format!("race {i} (seed {seed}): tasks {stray:?} outlived their owner")
+        })?;
+    }
+    let after = settle(&before, 0)?;
+    Ok(format!(
+        "{n} races (seed {seed}): {during_setup} killed during set-up, {closed_first} closed before the kill, the rest killed first; slowest reaping {} ms; {}",
+        worst.as_millis(),
+        compare(&before, &after)
+    ))
+}
+
+fn owners_killed_at_once() -> CaseResult {
+    let before = Baseline::take();
+    let n = owners() as usize;
+    let counters = Counters::new(n).ctx("mmap")?;
+    let mut children = Vec::new();
+    let mut pgid = 0;
+    let t0 = Instant::now();
+    for i in 0..n {
+        let (c, p) = spawn_traffic_owner(format!("vtp{i}"), &counters, i, None, None, pgid)?;
+        if pgid == 0 {
+            pgid = c.pid;
+        }
+        children.push((c, p));
+    }
+    let mut workers = Vec::new();
+    for (i, (_, p)) in children.iter_mut().enumerate() {
+        workers.push(read_tid(p).map_err(|e| format!("owner {i}: {e}"))?);
+    }
+    let setup_s = t0.elapsed().as_secs_f32();
+    let start = counters.snapshot();
+    std::thread::sleep(Duration::from_secs(owners_secs().into()));
+    let end = counters.snapshot();
+    let stalled: Vec<usize> = (0..n).filter(|&i| end[i] == start[i]).collect();
+    let frames: u64 = end.iter().zip(&start).map(|(e, s)| e - s).sum();
+    let t = Instant::now();
+    // SAFETY: kills the process group of the owners, which holds nothing else.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    for (i, (c, _)) in children.iter_mut().enumerate() {
+        c.wait_timeout(Duration::from_secs(60))
+            .ok_or_else(|| format!("owner {i} ({}) not reaped 60 s after SIGKILL", c.pid))?;
+    }
+    let reaped_ms = t.elapsed().as_millis();
+    ensure(stalled.is_empty(), || {
+        format!("owners {stalled:?} moved no frame in {} s", owners_secs())
+    })?;
+    ensure(
+        procfs::wait_for(T, || workers.iter().all(|&w| !procfs::exists(w))),
+        || "workers outlived their reaped owners".into(),
+    )?;
+    let after = settle(&before, 0)?;
+    Ok(format!(
+        "{n} owners up in {setup_s:.1} s, {frames} frames in {} s, every owner moving; killed at once, all reaped in {reaped_ms} ms; {}",
+        owners_secs(),
+        compare(&before, &after)
+    ))
+}
+
+/// Tasks the exhaustion loops allow: the owner and `LIMIT - 1` workers.
+const LIMIT: u64 = 4;
+
+/// `LIMIT + 1` vhost-net devices, opened (as root: /dev/vhost-net is root's) before the
+/// owner drops its privileges.
+fn open_devices() -> Result<Vec<fs::File>, String> {
+    (0..=LIMIT)
+        .map(|_| crate::cases::open_vhost_net())
+        .collect()
+}
+
+/// Makes the caller the owner of `fds` one by one until the limit refuses; checks the
+/// refusal, raises the limit with `raise`, retries. Returns the number of workers made before
+/// the refusal.
+fn exhaust(fds: Vec<fs::File>, raise: &dyn Fn() -> Result<(), String>) -> Result<usize, String> {
+    let me = procfs::self_pid();
+    let mut made = 0;
+    let mut refused = None;
+    for (i, f) in fds.iter().enumerate() {
+        match errno_of(ioctls::set_owner(f)) {
+            None => made += 1,
+            Some(e) => {
+                refused = Some((i, e));
+                break;
+            }
+        }
+    }
+    let (i, e) = refused.ok_or(format!("{made} workers and no refusal"))?;
+    ensure(e == libc::ENOMEM, || {
+        format!(
+            "refused with {}, want ENOMEM",
+            io::Error::from_raw_os_error(e)
+        )
+    })?;
+    ensure(made as u64 == LIMIT - 1, || {
+        format!("refused after {made} workers, want {}", LIMIT - 1)
+    })?;
+    let threads = procfs::threads(me).ctx("threads")?.len();
+    ensure(threads == made + 1, || {
+        format!("{threads} threads after the refusal, want {}", made + 1)
+    })?;
+    raise()?;
+    ioctls::set_owner(&fds[i]).ctx("VHOST_SET_OWNER once the limit was raised")?;
+    ensure(
+        procfs::threads(me).ctx("threads")?.len() == made + 2,
+        || "no new worker after raising the limit".into(),
+    )?;
+    drop(fds);
+    ensure(
+        procfs::wait_for(T, || procfs::threads(me).map_or(0, |t| t.len()) == 1),
+        || "workers left after closing every device".into(),
+    )?;
+    Ok(made)
+}
+
+/// Runs `body` in a fresh child per loop, with a watchdog.
+fn loops(n: u32, what: &str, body: fn(u32) -> Result<(), String>) -> Result<f32, String> {
+    let t0 = Instant::now();
+    for i in 0..n {
+        let mut p = pipe().ctx("pipe")?;
+        let mut c = fork(|| match body(i) {
+            Ok(()) => 0,
+            Err(e) => {
+                let _ = (&p.w).write_all(e.as_bytes());
+                1
+            }
+        })
+        .ctx("fork")?;
+        p.w = fs::File::open("/dev/null").ctx("null")?;
+        let st = c
+            .wait_timeout(Duration::from_secs(60))
+            .ok_or_else(|| format!("{what} loop {i}: hung for 60 s"))?;
+        if exit_code(st) != 0 {
+            let mut msg = String::new();
+            let _ = io::Read::read_to_string(&mut p.r, &mut msg);
+            return Err(format!("{what} loop {i}: {msg} (status {})", exit_code(st)));
+        }
+    }
+    Ok(t0.elapsed().as_secs_f32())
+}
+
+fn rlimit_nproc_loops() -> CaseResult {
+    let before = Baseline::take();
+    let n = limit_loops();
+    let secs = loops(n, "RLIMIT_NPROC", |_| {
+        let fds = open_devices()?;
+        set_rlimit(libc::RLIMIT_NPROC, LIMIT)?;
+        // A user of its own, with no other task: the owner is its first.
+        become_user(4400)?;
+        exhaust(fds, &|| set_rlimit(libc::RLIMIT_NPROC, LIMIT + 1)).map(|_| ())
+    })?;
+    let after = settle(&before, 0)?;
+    Ok(format!(
+        "{n} loops in {secs:.1} s: at RLIMIT_NPROC={LIMIT} the owner got {} workers, then ENOMEM; raised: one more; closed: none; {}",
+        LIMIT - 1,
+        compare(&before, &after)
+    ))
+}
+
+const PIDS_CG: &str = "vt-stress-pids";
+
+fn pids_max_loops() -> CaseResult {
+    let before = Baseline::take();
+    let _ = setup::enable_controller("pids");
+    let cg = format!("{}/{PIDS_CG}", setup::CGROUP_ROOT);
+    let _ = fs::create_dir(&cg);
+    let n = limit_loops();
+    let events0 = pids_max_events(&cg);
+    let secs = loops(n, "pids.max", |_| {
+        let cg = setup::enter_new_cgroup(PIDS_CG).ctx("cgroup")?;
+        fs::write(format!("{cg}/pids.max"), LIMIT.to_string()).ctx("pids.max")?;
+        exhaust(open_devices()?, &|| {
+            fs::write(format!("{cg}/pids.max"), "max").ctx("pids.max")
+        })?;
+        let cur = fs::read_to_string(format!("{cg}/pids.current")).ctx("pids.current")?;
+        ensure(cur.trim() == "1", || {
+            format!("pids.current {} after closing", cur.trim())
+        })
+    })?;
+    let events = pids_max_events(&cg) - events0;
+    ensure(events >= u64::from(n), || {
+        format!("pids.events counted {events} refusals in {n} loops")
+    })?;
+    let after = settle(&before, 0)?;
+    Ok(format!(
+        "{n} loops in {secs:.1} s: at pids.max={LIMIT} the owner got {} workers, then ENOMEM (pids.events max +{events}); raised: one more; closed: pids.current 1; {}",
+        LIMIT - 1,
+        compare(&before, &after)
+    ))
+}
+
+fn pids_max_events(cg: &str) -> u64 {
+    fs::read_to_string(format!("{cg}/pids.events"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("max "))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+const FREEZE_OWNERS: usize = 3;
+
+fn freeze_thaw_loops() -> CaseResult {
+    let before = Baseline::take();
+    let cg = format!("{}/vt-stress-freeze", setup::CGROUP_ROOT);
+    let _ = fs::create_dir(&cg);
+    let counters = Counters::new(FREEZE_OWNERS).ctx("mmap")?;
+    let mut children = Vec::new();
+    let mut pgid = 0;
+    for i in 0..FREEZE_OWNERS {
+        let (c, p) = spawn_traffic_owner(format!("vtf{i}"), &counters, i, None, Some(&cg), pgid)?;
+        if pgid == 0 {
+            pgid = c.pid;
+        }
+        children.push((c, p));
+    }
+    for (i, (_, p)) in children.iter_mut().enumerate() {
+        read_tid(p).map_err(|e| format!("owner {i}: {e}"))?;
+    }
+    let n = freezes();
+    let t0 = Instant::now();
+    let mut worst_freeze = Duration::ZERO;
+    let thaw = |why: String| -> String {
+        let _ = fs::write(format!("{cg}/cgroup.freeze"), "0");
+        why
+    };
+    for i in 0..n {
+        let t = Instant::now();
+        fs::write(format!("{cg}/cgroup.freeze"), "1").ctx("freeze")?;
+        if !procfs::wait_for(T, || cgroup_frozen(&cg)) {
+            return Err(thaw(format!(
+                "freeze {i}: cgroup not frozen after {} s",
+                T.as_secs()
+            )));
+        }
+        worst_freeze = worst_freeze.max(t.elapsed());
+        let frozen = counters.snapshot();
+        std::thread::sleep(Duration::from_millis(50));
+        let later = counters.snapshot();
+        if frozen != later {
+            return Err(thaw(format!(
+                "freeze {i}: frames counted while frozen: {frozen:?} -> {later:?}"
+            )));
+        }
+        fs::write(format!("{cg}/cgroup.freeze"), "0").ctx("thaw")?;
+        let moved = procfs::wait_for(T, || {
+            counters
+                .snapshot()
+                .iter()
+                .zip(&frozen)
+                .all(|(now, then)| now > then)
+        });
+        ensure(moved, || {
+            format!(
+                "thaw {i}: not every owner moved frames within {} s: {frozen:?} -> {:?}",
+                T.as_secs(),
+                counters.snapshot()
+            )
+        })?;
+    }
+    let secs = t0.elapsed().as_secs_f32();
+    // SAFETY: kills the process group of the owners, which holds nothing else.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    for (i, (c, _)) in children.iter_mut().enumerate() {
+        c.wait_timeout(Duration::from_secs(60))
+            .ok_or_else(|| format!("owner {i} not reaped 60 s after SIGKILL"))?;
+    }
+    let after = settle(&before, 0)?;
+    let _ = fs::remove_dir(&cg);
+    Ok(format!(
+        "{n} freeze/thaw rounds of {FREEZE_OWNERS} owners in {secs:.1} s: frozen within {} ms at worst, nothing moved while frozen, every owner moved after each thaw; {}",
+        worst_freeze.as_millis(),
+        compare(&before, &after)
+    ))
+}
+
+fn nothing_left_behind() -> CaseResult {
+    let Some(before) = BASELINE.get() else {
+        return Err("no baseline was taken".into());
+    };
+    // This case's own process is the one user thread more than at the start.
+    let after = settle(before, 1)?;
+    let zombies: Vec<i32> = fs::read_dir("/proc")
+        .ctx("/proc")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|&p| procfs::state(p).is_ok_and(|s| s == "Z"))
+        .collect();
+    ensure(zombies.is_empty(), || format!("zombies: {zombies:?}"))?;
+    Ok(format!(
+        "since the start of the run: {}; no zombie",
+        compare(before, &after)
+    ))
+}
+
+fn kmemleak_clean() -> CaseResult {
+    let path = "/sys/kernel/debug/kmemleak";
+    if !std::path::Path::new(path).exists() {
+        return skip("no /sys/kernel/debug/kmemleak: this kernel lacks CONFIG_DEBUG_KMEMLEAK");
+    }
+    // kmemleak reports objects older than 5 s, and only after a second scan finds them still
+    // unreferenced: wait, scan, wait, scan.
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(6));
+    fs::write(path, "scan").ctx("kmemleak scan")?;
+    std::thread::sleep(Duration::from_secs(6));
+    fs::write(path, "scan").ctx("kmemleak scan")?;
+    let report = fs::read_to_string(path).ctx("kmemleak")?;
+    let n = report.matches("unreferenced object").count();
+    if n > 0 {
+        for l in report.lines().take(80) {
+            println!("# kmemleak: {l}");
+        }
+    }
+    ensure(n == 0, || {
+        format!("kmemleak suspects {n} objects (see above)")
+    })?;
+    Ok(format!(
+        "two scans {:.0} s apart: no suspect",
+        t0.elapsed().as_secs_f32() - 6.0
+    ))
+}
+
+fn kernel_log_clean() -> CaseResult {
+    let mut k = Kmsg::from_start().ctx("/dev/kmsg")?;
+    let lines = k.read_new();
+    let bad = kmsg::splats(&lines);
+    for l in bad.iter().take(40) {
+        println!("# kernel: {l}");
+    }
+    ensure(bad.is_empty(), || {
+        format!(
+            "{} lines of the kernel log report bugs (see above)",
+            bad.len()
+        )
+    })?;
+    let faults = kmsg::faults(&lines).len();
+    Ok(format!(
+        "{} lines, {faults} injected-fault reports, no bug report (warning, bug, oops, lockdep, KASAN, kmemleak, hung task)",
+        lines.len()
+    ))
+}

@@ -7,7 +7,7 @@
 # TREE=7.3 works on Debian's Linux 7.3 (linux-source-7.3 from trixie-backports,
 # fetched into build/linux-source-7.3) instead of 6.12, with 7.3's toolchain;
 # every target takes it. KDIR=/path/to/linux uses another copy of a supported
-# tree (6.12 or 7.3). 'make test' covers 6.12; 'make test TREE=7.3' covers 7.3,
+# tree (6.12 or 7.3). 'make test' covers both; 'make test TREE=7.3' covers 7.3 only,
 # and 'scripts/test.sh all all-7.3' both.
 
 SHELL := /bin/bash
@@ -55,8 +55,9 @@ kernel-debug: setup
 run: kernel
 	@$(S)/run-demo.sh
 
+# Every suite on both trees; with TREE= or KDIR=, on that tree only.
 test: setup
-	@$(S)/test.sh all
+	@$(S)/test.sh $(if $(TREE)$(KDIR),all,all all-7.3)
 
 kunit: kernel
 	@$(S)/test.sh kunit-rust

@@ -100,11 +100,12 @@ fn pin_owner_and_worker() -> Result<impl Drop, String> {
     Ok(Unpin)
 }
 
-/// Small frames through the transmit path: each kick wakes the worker. Frames per second.
-fn tx_small(n: u32) -> Result<f64, String> {
-    let tap = Tap::new("vt-bench").map_err(|e| format!("tap: {e}"))?;
+/// What the frame workloads run on: a tap named `name`, a packet socket on it, a vhost-net
+/// device (mergeable receive buffers) backed by it, and the owner and worker pinned.
+fn frame_bench(name: &str) -> Result<(Tap, PacketSocket, NetDev, impl Drop), String> {
+    let tap = Tap::new(name).map_err(|e| format!("tap: {e}"))?;
     let sock = PacketSocket::new(tap.ifindex).map_err(|e| format!("socket: {e}"))?;
-    let mut dev = NetDev::new(
+    let dev = NetDev::new(
         &tap,
         Config {
             mrg_rxbuf: true,
@@ -112,7 +113,13 @@ fn tx_small(n: u32) -> Result<f64, String> {
         },
     )
     .map_err(|e| format!("vhost-net: {e}"))?;
-    let _pinned = pin_owner_and_worker()?;
+    let pinned = pin_owner_and_worker()?;
+    Ok((tap, sock, dev, pinned))
+}
+
+/// Small frames through the transmit path: each kick wakes the worker. Frames per second.
+fn tx_small(n: u32) -> Result<f64, String> {
+    let (_tap, sock, mut dev, _pinned) = frame_bench("vt-bench")?;
     let mut buf = vec![0u8; 2048];
     let start = Instant::now();
     let mut got = 0u32;
@@ -143,17 +150,7 @@ fn tx_small(n: u32) -> Result<f64, String> {
 /// Small frames through the receive path: each frame the packet socket sends on the tap
 /// wakes the worker, which copies it into the receive ring. Frames per second.
 fn rx_small(n: u32) -> Result<f64, String> {
-    let tap = Tap::new("vt-bench-rx").map_err(|e| format!("tap: {e}"))?;
-    let sock = PacketSocket::new(tap.ifindex).map_err(|e| format!("socket: {e}"))?;
-    let mut dev = NetDev::new(
-        &tap,
-        Config {
-            mrg_rxbuf: true,
-            fork_owner: None,
-        },
-    )
-    .map_err(|e| format!("vhost-net: {e}"))?;
-    let _pinned = pin_owner_and_worker()?;
+    let (_tap, sock, mut dev, _pinned) = frame_bench("vt-bench-rx")?;
     let start = Instant::now();
     let mut got = 0u32;
     let mut sent = 0u32;

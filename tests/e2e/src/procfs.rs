@@ -100,8 +100,9 @@ pub fn ns_differences(a: i32, b: i32) -> io::Result<Vec<&'static str>> {
     Ok(diff)
 }
 
-/// Every task in the system whose comm is `comm`, with its pid.
-pub fn find_by_comm(comm_want: &str) -> Vec<i32> {
+/// Every thread in the system (kthreads included: each is a process of its own) for which
+/// `want` holds.
+pub fn threads_where(want: impl Fn(&Thread) -> bool) -> Vec<Thread> {
     let mut found = Vec::new();
     let Ok(dir) = fs::read_dir("/proc") else {
         return found;
@@ -110,19 +111,17 @@ pub fn find_by_comm(comm_want: &str) -> Vec<i32> {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        // A kthread's tasks are their own processes; user threads live under task/.
-        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for t in tasks.flatten() {
-            let Ok(tid) = t.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            if comm(tid).is_ok_and(|c| c == comm_want) {
-                found.push(tid);
-            }
-        }
+        found.extend(threads(pid).unwrap_or_default().into_iter().filter(&want));
     }
+    found
+}
+
+/// Every task in the system whose comm is `comm`, with its pid.
+pub fn find_by_comm(comm_want: &str) -> Vec<i32> {
+    let mut found: Vec<i32> = threads_where(|t| t.comm == comm_want)
+        .into_iter()
+        .map(|t| t.tid)
+        .collect();
     found.sort();
     found.dedup();
     found

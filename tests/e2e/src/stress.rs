@@ -345,21 +345,13 @@ fn slab_active(cache: &str) -> Option<u64> {
 
 /// Every vhost worker ("vhost-<pid>") in the system, with its name.
 pub fn vhost_tasks() -> Vec<(i32, String)> {
-    let mut found = Vec::new();
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return found;
-    };
-    for e in dir.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        for t in procfs::threads(pid).unwrap_or_default() {
-            let owner = t.comm.strip_prefix("vhost-").unwrap_or("");
-            if !owner.is_empty() && owner.bytes().all(|b| b.is_ascii_digit()) {
-                found.push((t.tid, t.comm));
-            }
-        }
-    }
+    let mut found: Vec<(i32, String)> = procfs::threads_where(|t| {
+        let owner = t.comm.strip_prefix("vhost-").unwrap_or("");
+        !owner.is_empty() && owner.bytes().all(|b| b.is_ascii_digit())
+    })
+    .into_iter()
+    .map(|t| (t.tid, t.comm))
+    .collect();
     found.sort();
     found.dedup();
     found

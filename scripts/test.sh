@@ -127,6 +127,21 @@ PY
 	grep "^FAIL $s\." "$results" | sed 's/^FAIL /    FAILED: /' >&2 || true
 }
 
+# The TAP lines of a guest's console $2 as results of suite $1: "ok N name # SKIP why"
+# is neither a pass nor a failure. A console without any (the guest's exit status was
+# $3) fails "$1.suite_ran" and returns 1.
+tap_results() {
+	local s=$1 log=$2 rc=$3
+	if ! grep -qE '^(not )?ok [0-9]+ ' "$log"; then
+		fail "$s.suite_ran (exit status $rc)"
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		return 1
+	fi
+	sed -nE "/^ok [0-9]+ [^ ]* # SKIP/{s/^ok [0-9]+ ([^ ]*) # SKIP (.*)/SKIP $s.\1 (\2)/p;d}
+		s/^ok [0-9]+ (- )?([^ #]*).*/PASS $s.\2/p
+		s/^not ok [0-9]+ (- )?([^ #]*).*/FAIL $s.\2/p" "$log" >>"$results"
+}
+
 # The end-to-end suite: a guest over the host's root filesystem runs vhost-e2e.
 suite_e2e() {
 	local v=$1 s=e2e-$1$TREE_TAG rc=0
@@ -144,15 +159,7 @@ suite_e2e() {
 	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 2400 --logdir "$logdir" \
 		--log "$log" --append "$append" --hostfs "$ROOT/tests/guest/e2e.sh" \
 		>/dev/null 2>&1 || rc=$?
-	local n
-	n=$(grep -cE '^(not )?ok [0-9]+ ' "$log" || true)
-	if [ "$n" -eq 0 ]; then
-		fail "$s.suite_ran (exit status $rc)"
-		tail -n 20 "$log" | sed 's/^/  | /' >&2
-		return
-	fi
-	sed -nE "s/^ok [0-9]+ (- )?([^ #]*).*/PASS $s.\2/p; s/^not ok [0-9]+ (- )?([^ #]*).*/FAIL $s.\2/p" \
-		"$log" >>"$results"
+	tap_results "$s" "$log" "$rc" || return 0
 	if grep -E '^not ok' "$log" | sed 's/^/    /' >&2; then
 		# What the cases kept, and for the nested QEMU its last samples.
 		find "$logdir" -type f | sed "s|^$ROOT/|    kept: |" >&2
@@ -193,17 +200,7 @@ suite_stress() {
 		>/dev/null 2>&1 || rc=$?
 	secs=$(($(date +%s) - start))
 	info "stress-$v: guest ran $((secs / 60)) min $((secs % 60)) s (exit status $rc)"
-	local n
-	n=$(grep -cE '^(not )?ok [0-9]+ ' "$log" || true)
-	if [ "$n" -eq 0 ]; then
-		fail "stress-$v.suite_ran (exit status $rc)"
-		tail -n 20 "$log" | sed 's/^/  | /' >&2
-		return
-	fi
-	# "ok N name # SKIP why" is neither a pass nor a failure.
-	sed -nE "/^ok [0-9]+ [^ ]* # SKIP/{s/^ok [0-9]+ ([^ ]*) # SKIP (.*)/SKIP stress-$v.\1 (\2)/p;d}
-		s/^ok [0-9]+ (- )?([^ #]*).*/PASS stress-$v.\2/p
-		s/^not ok [0-9]+ (- )?([^ #]*).*/FAIL stress-$v.\2/p" "$log" >>"$results"
+	tap_results "stress-$v" "$log" "$rc" || return 0
 	grep -E '^# fault points:' "$log" | sed 's/^# /    /' >&2 || true
 	grep -E '^not ok' "$log" | sed 's/^/    /' >&2 || true
 	if [ "$v" = debug ]; then

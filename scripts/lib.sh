@@ -72,10 +72,7 @@ select_tree() {
 
 BASE_PATH=${VT_BASE_PATH:-$PATH}
 export VT_BASE_PATH=$BASE_PATH
-if [ "${LINK_SKIP_CHECK:-0}" = 1 ]; then
-	# scripts/patches.sh links a copy of just the touched files of a TREE.
-	select_tree "${TREE:-$DEFAULT_TREE}" "$KDIR"
-elif [ -n "${KDIR:-}" ] && [ "$KDIR" != "$BUILD/linux-source-${TREE:-$DEFAULT_TREE}" ]; then
+if [ -n "${KDIR:-}" ] && [ "$KDIR" != "$BUILD/linux-source-${TREE:-$DEFAULT_TREE}" ]; then
 	[ -f "$KDIR/Makefile" ] || die "KDIR=$KDIR is not a kernel source tree (no Makefile)"
 	series=$(kdir_series "$KDIR")
 	case " ${SUPPORTED_TREES[*]} " in

@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Link this project into the kernel tree KDIR. Idempotent, and minimal:
-#   kernel/vhost_task_rs          -> this project (its Kbuild and Kconfig)
-#   kernel/Makefile               builds vhost_task.c only without VHOST_TASK_RUST
-#   drivers/vhost/Kconfig         sources our Kconfig beside VHOST_TASK
-#   rust/bindings/bindings_helper.h   the headers the Rust side binds
-#   rust/helpers/vhost_task_rs.c  -> include/rust_helpers.c, #included by helpers.c
-#   rust/helpers/completion.c     -> include/rust_helpers_completion.c, only in a tree
-#                                    without one (6.12; 7.3 has it upstream)
+# Link this project into the kernel tree KDIR. Idempotent and minimal, in four parts,
+# which are also the patches of scripts/patches.sh:
+#
+# backport   only in a tree that lacks them (6.12), from rust/backport/: the newer kernel
+#            crate's sync::aref and sync::Completion (with rust/helpers/completion.c) and
+#            Task::as_ptr(), so that the abstraction is one source, written against the
+#            newest API
+# helpers    rust/helpers/user_worker.c (set_current_state()), #included by helpers.c, and
+#            the headers the abstraction binds in rust/bindings/bindings_helper.h
+# abstraction  rust/kernel/task/user_worker.rs, declared in rust/kernel/task.rs, and its
+#            documentation, Documentation/rust/user_worker.rst
+# vhost      kernel/vhost_task_rs -> this project (its Kbuild and Kconfig: the Rust
+#            vhost_task and its tests); kernel/Makefile builds vhost_task.c only without
+#            VHOST_TASK_RUST; drivers/vhost/Kconfig sources our Kconfig beside VHOST_TASK
+#
 # kernel/vhost_task.c stays, so one tree builds either implementation.
+#
+# Environment: LINK_PARTS picks parts (default: all four); LINK_COPY=1 copies the
+# project's files instead of linking them (scripts/patches.sh), and LINK_NO_TESTS=1
+# leaves the tests out of that copy.
 . "$(dirname "$0")/lib.sh"
 
-# scripts/patches.sh edits a copy of just the touched files: no version to check there.
-if [ "${LINK_SKIP_CHECK:-0}" = 1 ]; then version=copy; else version=$(check_tree "$KDIR"); fi
+version=$(check_tree "$KDIR")
+parts=${LINK_PARTS:-backport helpers abstraction vhost}
 MARK="vhost-task-rs"
 changed=0
 
@@ -28,28 +39,114 @@ ensure() {
 	changed=1
 }
 
+# Make $2 a link to $1 (a copy with LINK_COPY=1).
 link() {
 	local target=$1 name=$2
-	if [ "$(readlink "$name" 2>/dev/null)" != "$target" ]; then
+	mkdir -p "$(dirname "$name")"
+	if [ "${LINK_COPY:-0}" = 1 ]; then
+		rm -rf "$name"
+		cp -r "$target" "$name"
+		changed=1
+	elif [ "$(readlink "$name" 2>/dev/null)" != "$target" ]; then
 		rm -f "$name"
 		ln -s "$target" "$name"
 		changed=1
 	fi
 }
 
-link "$ROOT" "$KDIR/kernel/vhost_task_rs"
-link "$ROOT/include/rust_helpers.c" "$KDIR/rust/helpers/vhost_task_rs.c"
-# The tree's own init_completion() helper if it has one, ours otherwise.
-if [ ! -f "$KDIR/rust/helpers/completion.c" ] || [ -L "$KDIR/rust/helpers/completion.c" ]; then
-	link "$ROOT/include/rust_helpers_completion.c" "$KDIR/rust/helpers/completion.c"
-	ensure "$KDIR/rust/helpers/helpers.c" '#include "completion.c"' '
-{ print }
-/^#include "uaccess.c"$/ { print "#include \"completion.c\"" }'
-fi
+# Whether the tree lacks file $1 of the newer kernel (a link of ours counts as lacking it).
+lacks() { [ ! -e "$KDIR/$1" ] || [ -L "$KDIR/$1" ]; }
 
-ensure "$KDIR/kernel/Makefile" "obj-\$(CONFIG_VHOST_TASK) += vhost_task_rs/" '
+part_backport() {
+	if lacks rust/kernel/sync/aref.rs; then
+		link "$ROOT/rust/backport/kernel/sync/aref.rs" "$KDIR/rust/kernel/sync/aref.rs"
+		ensure "$KDIR/rust/kernel/sync.rs" 'pub mod aref;' '
+{ print }
+/^mod arc;$/ { print "pub mod aref;" }'
+	fi
+	if lacks rust/kernel/sync/completion.rs; then
+		link "$ROOT/rust/backport/kernel/sync/completion.rs" "$KDIR/rust/kernel/sync/completion.rs"
+		ensure "$KDIR/rust/kernel/sync.rs" 'pub mod completion;' '
+{ print }
+/^pub mod aref;$/ { print "pub mod completion;" }'
+		ensure "$KDIR/rust/kernel/sync.rs" 'pub use completion::Completion;' '
+{ print }
+/^pub use arc::/ { print "pub use completion::Completion;" }'
+	fi
+	if lacks rust/helpers/completion.c; then
+		link "$ROOT/rust/backport/helpers/completion.c" "$KDIR/rust/helpers/completion.c"
+		ensure "$KDIR/rust/helpers/helpers.c" '#include "completion.c"' '
+{ print }
+/^#include "build_bug.c"$/ { print "#include \"completion.c\"" }'
+	fi
+	ensure "$KDIR/rust/kernel/task.rs" 'pub fn as_ptr(&self)' '
+{ print }
+/^impl Task \{$/ && !done {
+	print "    /// Returns a raw pointer to the task."
+	print "    #[inline]"
+	print "    pub fn as_ptr(&self) -> *mut bindings::task_struct {"
+	print "        self.0.get()"
+	print "    }"
+	print ""
+	done = 1
+}'
+}
+
+part_helpers() {
+	# A tree linked by an older version of this script: its helper had another name.
+	if [ -L "$KDIR/rust/helpers/vhost_task_rs.c" ]; then
+		rm "$KDIR/rust/helpers/vhost_task_rs.c"
+		sed -i '/^#include "vhost_task_rs.c"$/d' "$KDIR/rust/helpers/helpers.c"
+		changed=1
+	fi
+	link "$ROOT/rust/helpers/user_worker.c" "$KDIR/rust/helpers/user_worker.c"
+	ensure "$KDIR/rust/helpers/helpers.c" '#include "user_worker.c"' '
+{ print }
+/^#include "uaccess.c"$/ { print "#include \"user_worker.c\"" }'
+	ensure "$KDIR/rust/bindings/bindings_helper.h" "#include <linux/sched/vhost_task.h>" '
+{ print }
+/^#include <linux\/sched.h>$/ {
+	print "#include <linux/completion.h>"
+	print "#include <linux/sched/signal.h>"
+	print "#include <linux/sched/task.h>"
+	print "#include <linux/sched/vhost_task.h>"
+}'
+}
+
+part_abstraction() {
+	link "$ROOT/rust/kernel/task/user_worker.rs" "$KDIR/rust/kernel/task/user_worker.rs"
+	# After the module's doc comment.
+	ensure "$KDIR/rust/kernel/task.rs" 'pub mod user_worker;' '
+indoc && !/^\/\/!/ && !done { print ""; print "pub mod user_worker;"; done = 1 }
+/^\/\/!/ { indoc = 1 }
+{ print }'
+	link "$ROOT/Documentation/rust/user_worker.rst" "$KDIR/Documentation/rust/user_worker.rst"
+	ensure "$KDIR/Documentation/rust/index.rst" '    user_worker' '
+{ print }
+/^    testing$/ { print "    user_worker" }'
+}
+
+part_vhost() {
+	if [ "${LINK_COPY:-0}" = 1 ]; then
+		local d=$KDIR/kernel/vhost_task_rs
+		rm -rf "$d"
+		mkdir -p "$d/src"
+		cp "$ROOT"/src/Kbuild "$ROOT"/src/*.rs "$ROOT"/src/*.c "$d/src/"
+		if [ "${LINK_NO_TESTS:-0}" = 1 ]; then
+			# Without the tests, the lines that name them go too.
+			grep -v 'tests/kunit' "$ROOT/Kconfig" >"$d/Kconfig"
+			grep -v 'tests/kunit' "$ROOT/Kbuild" >"$d/Kbuild"
+		else
+			cp "$ROOT/Kconfig" "$ROOT/Kbuild" "$d/"
+			mkdir -p "$d/tests/kunit"
+			cp "$ROOT"/tests/kunit/{Kbuild,Kconfig,.kunitconfig,*.c,*.h,*.rs} "$d/tests/kunit/"
+		fi
+		changed=1
+	else
+		link "$ROOT" "$KDIR/kernel/vhost_task_rs"
+	fi
+	ensure "$KDIR/kernel/Makefile" "obj-\$(CONFIG_VHOST_TASK) += vhost_task_rs/" '
 /^obj-\$\(CONFIG_VHOST_TASK\) \+= vhost_task\.o$/ {
-	print "# vhost_task: the C original, or the Rust one from '"$MARK"'"
 	print "ifndef CONFIG_VHOST_TASK_RUST"
 	print
 	print "endif"
@@ -57,8 +154,7 @@ ensure "$KDIR/kernel/Makefile" "obj-\$(CONFIG_VHOST_TASK) += vhost_task_rs/" '
 	next
 }
 { print }'
-
-ensure "$KDIR/drivers/vhost/Kconfig" 'source "kernel/vhost_task_rs/Kconfig"' '
+	ensure "$KDIR/drivers/vhost/Kconfig" 'source "kernel/vhost_task_rs/Kconfig"' '
 { print }
 /^config VHOST_TASK$/ { invt = 1 }
 invt && /^$/ {
@@ -66,21 +162,15 @@ invt && /^$/ {
 	print ""
 	invt = 0
 }'
+}
 
-ensure "$KDIR/rust/bindings/bindings_helper.h" "#include <linux/sched/vhost_task.h>" '
-{ print }
-/^#include <linux\/sched.h>$/ {
-	print "/* '"$MARK"' */"
-	print "#include <linux/completion.h>"
-	print "#include <linux/sched/signal.h>"
-	print "#include <linux/sched/task.h>"
-	print "#include <linux/sched/vhost_task.h>"
-}'
+for p in $parts; do
+	case $p in
+	backport | helpers | abstraction | vhost) "part_$p" ;;
+	*) die "link-tree.sh: unknown part '$p' (backport, helpers, abstraction, vhost)" ;;
+	esac
+done
 
-ensure "$KDIR/rust/helpers/helpers.c" '#include "vhost_task_rs.c"' '
-{ print }
-/^#include "uaccess.c"$/ { print "#include \"vhost_task_rs.c\"" }'
-
-if [ $changed -eq 1 ]; then
+if [ $changed -eq 1 ] && [ "${LINK_COPY:-0}" != 1 ]; then
 	info "linked into Linux $version at $KDIR"
 fi

@@ -83,16 +83,18 @@ suite_boot() {
 	if grep -q '^FAILED:' "$log"; then sed -n 's/^FAILED: /    demo: /p' "$log" >&2; fi
 }
 
-# The KUnit suites, run and parsed by the kernel's own kunit.py.
-suite_kunit() {
-	local v=$1 s=kunit-$1$TREE_TAG
+# kunit.py exec of the suites matching glob $3 on kernel variant $1, parsed into results
+# named "$2.<suite>.<case>"; the log and JSON are build/log/$2.{log,json}.
+kunit_exec() {
+	local v=$1 s=$2 glob=$3
 	local json=$BUILD/log/$s.json log=$BUILD/log/$s.log
-	stage "$s: vhost_task KUnit suites via kunit.py of Linux $TREE"
 	rm -f "$json"
-	(cd "$KDIR" && PATH="$ROOT/tests/kunit/bin:$PATH" python3 tools/testing/kunit/kunit.py exec 'vhost_task*' \
+	(cd "$KDIR" && PATH="$ROOT/tests/kunit/bin:$PATH" python3 tools/testing/kunit/kunit.py exec "$glob" \
 		--build_dir "$(objdir "$v")" --arch x86_64 \
 		--qemu_config "$ROOT/tests/kunit/qemu_x86_64.py" --timeout 1200 \
 		--json="$json") >"$log" 2>&1 || true
+	# The guest's whole console, which the next kunit.py run in this build dir overwrites.
+	cp "$(objdir "$v")/test.log" "$BUILD/log/$s.console.log" 2>/dev/null || true
 	grep -E 'Testing complete|Ran [0-9]+ tests' "$log" | sed 's/^\[[0-9:]*\] /    /' >&2 || true
 	if [ ! -s "$json" ]; then
 		fail "$s.kunit_py_produced_results"
@@ -112,6 +114,21 @@ data = json.load(open(sys.argv[1]))
 for suite in data.get("sub_groups", []):
     walk(suite, sys.argv[2])
 PY
+}
+
+# The KUnit suites, run and parsed by the kernel's own kunit.py; on the kernels with the
+# Rust vhost_task, the doc examples of kernel::task::user_worker too.
+suite_kunit() {
+	local v=$1 s=kunit-$1$TREE_TAG
+	stage "$s: vhost_task KUnit suites via kunit.py of Linux $TREE"
+	kunit_exec "$v" "$s" 'vhost_task*'
+	if [ "$v" != c ]; then
+		local d=doctests-$v$TREE_TAG
+		stage "$d: the doc examples of kernel::task::user_worker (rust_doctests_kernel)"
+		kunit_exec "$v" "$d" 'rust_doctests_kernel.*user_worker*'
+		check "$d.user_worker_examples_ran" \
+			test "$(grep -c "^PASS $d\.rust_doctests_kernel\..*user_worker" "$results")" -ge 2
+	fi
 	if [ "$s" = kunit-debug ]; then
 		# Once more with user space after the suites, to have kmemleak scan.
 		local klog=$BUILD/log/kmemleak-debug.log rc=0
@@ -122,9 +139,10 @@ PY
 			test "$(grep -a -c '^# Totals: pass:[0-9]* fail:0 ' "$klog")" -eq 2
 		check "kunit-debug.kmemleak_suspects_nothing_after_the_suites" test "$rc" -eq 0
 		check "kunit-debug.log_free_of_lockdep_kasan_kmemleak_warning_bug" \
-			"$ROOT/scripts/check-debug-log.sh" "$(objdir debug)/test.log" "$klog"
+			"$ROOT/scripts/check-debug-log.sh" "$BUILD/log/kunit-debug.console.log" \
+			"$BUILD/log/doctests-debug.console.log" "$klog"
 	fi
-	grep "^FAIL $s\." "$results" | sed 's/^FAIL /    FAILED: /' >&2 || true
+	grep -E "^FAIL (kunit|doctests)-$v$TREE_TAG\." "$results" | sed 's/^FAIL /    FAILED: /' >&2 || true
 }
 
 # The TAP lines of a guest's console $2 as results of suite $1: "ok N name # SKIP why"

@@ -47,20 +47,20 @@ struct CWork {
 // dropped from any thread.
 unsafe impl Send for CWork {}
 
-// SAFETY: the callbacks are only called from the worker, one at a time; sharing the pointers
+// SAFETY: The callbacks are only called from the worker, one at a time; sharing the pointers
 // themselves is harmless. `task` is atomic, and `state` is only touched by the C ABI calls that
 // the C callers serialise (see its documentation).
 unsafe impl Sync for CWork {}
 
 impl VhostWork for CWork {
     fn run(&self) -> bool {
-        // SAFETY: the C caller gave `func` and `arg` to be called from the worker until
+        // SAFETY: The C caller gave `func` and `arg` to be called from the worker until
         // `vhost_task_stop()` returns, which it has not yet.
         unsafe { (self.func)(self.arg) }
     }
 
     fn killed(&self) {
-        // SAFETY: as for `run`.
+        // SAFETY: As for `run`.
         unsafe { (self.handle_sigkill)(self.arg) }
     }
 }
@@ -187,7 +187,7 @@ pub unsafe extern "C" fn vhost_task_wake(vtsk: *mut bindings::vhost_task) {
     let vtsk = vtsk.cast_const().cast::<CWork>();
     // SAFETY: `vtsk` is live, as the caller promises; `task` was set before it was handed out.
     let task = unsafe { (*vtsk).task.load(Ordering::Relaxed) };
-    // SAFETY: the handle in `vtsk`'s state holds a reference to the task until
+    // SAFETY: The handle in `vtsk`'s state holds a reference to the task until
     // `vhost_task_stop()` returns, so it is valid, even after the worker exited; a task not
     // started yet is in TASK_NEW, which a wake-up leaves alone.
     unsafe { &*task }.wake_up();

@@ -7,27 +7,18 @@
 //!
 //! | cfg | the tree has | then | otherwise (6.12) |
 //! |---|---|---|---|
-//! | `vt_kernel_aref` | `rust/kernel/sync/aref.rs` | `kernel::sync::aref::ARef` | `kernel::types::ARef` |
-//! | `vt_kernel_completion` | `rust/kernel/sync/completion.rs` | `kernel::sync::Completion` | `crate::completion` |
-//! | `vt_task_as_ptr` | `Task::as_ptr()` | it | a cast of the reference |
 //! | `vt_init_result` | `PinInit<T, E> for Result<T, E>` (`rust/pin-init`) | [`init_value`] returns `Ok(value)` | `value` (6.12: `PinInit<T, E> for T` with any `E`) |
+//! | `vt_kunit_tests` | `#[kunit_tests]` (`rust/macros/kunit.rs`) | the Rust KUnit cases register their own suite | `vhost_task_kunit.c` registers them |
 //!
-//! Where the tree provides something, it is used and our fallback is not even compiled.
+//! What the newer `kernel` crate has and 6.12's lacks (`kernel::sync::aref`,
+//! `kernel::sync::Completion`, `Task::as_ptr()`) is not here: `scripts/link-tree.sh` backports
+//! it into a 6.12 tree from `rust/backport/`, so that this crate and the user-worker abstraction
+//! use the newer API on every tree.
 
-#[cfg(vt_kernel_aref)]
-pub use kernel::sync::aref::ARef;
-#[cfg(not(vt_kernel_aref))]
-pub use kernel::types::ARef;
-
-#[cfg(not(vt_kernel_completion))]
-pub use crate::completion::Completion;
-#[cfg(vt_kernel_completion)]
-pub use kernel::sync::Completion;
-
-use kernel::{bindings, prelude::*, task::Task};
+use kernel::prelude::*;
 
 /// Returns an initialiser that moves `value` in and never fails, with the error type of the
-/// fallible initialisers (`Error`), as [`crate::user_worker::NewUserWorker::new`] takes.
+/// fallible initialisers (`Error`).
 #[inline]
 pub fn init_value<T>(value: T) -> impl PinInit<T, Error> {
     #[cfg(vt_init_result)]
@@ -37,19 +28,5 @@ pub fn init_value<T>(value: T) -> impl PinInit<T, Error> {
     #[cfg(not(vt_init_result))]
     {
         value
-    }
-}
-
-/// Returns the raw `task_struct` behind `task`.
-#[inline]
-pub fn task_as_raw(task: &Task) -> *mut bindings::task_struct {
-    #[cfg(vt_task_as_ptr)]
-    {
-        task.as_ptr()
-    }
-    #[cfg(not(vt_task_as_ptr))]
-    {
-        // `Task` is a transparent wrapper of `Opaque<task_struct>`, itself transparent.
-        core::ptr::from_ref(task).cast_mut().cast()
     }
 }

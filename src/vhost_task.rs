@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/sched/vhost_task.h`](srctree/include/linux/sched/vhost_task.h)
 //!
-//! A vhost task is a [user worker](crate::user_worker) of the process that set up the device
+//! A vhost task is a [user worker](kernel::task::user_worker) of the process that set up the device
 //! (the thread calling `VHOST_SET_OWNER`, or the VM's creator for KVM). It loops over
 //! [`VhostWork::run`]: again at once while that reports work done, and asleep until
 //! [`VhostTask::wake`] otherwise. It ends in one of two ways:
@@ -17,9 +17,17 @@
 //!
 //! This is the semantics of the C `kernel/vhost_task.c`, line for line.
 
-use crate::user_worker::{NewUserWorker, UserWorker, WorkerContext};
 use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::{new_mutex, prelude::*, str::CStr, sync::Mutex, task::Task};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    str::CStr,
+    sync::Mutex,
+    task::{
+        user_worker::{NewUserWorker, UserWorker, WorkerContext},
+        Task,
+    },
+};
 
 /// The work a vhost task runs.
 pub trait VhostWork: Send + Sync + 'static {

@@ -1,21 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit cases for the Rust layers: [`crate::user_worker`], [`crate::vhost_task`], and what
+//! KUnit cases for the Rust layers: [`kernel::task::user_worker`], [`crate::vhost_task`], and what
 //! [`crate::c_abi`] does beyond the upstream C (argument checks, stopping a task that was never
-//! started). Built into the crate with `CONFIG_VHOST_TASK_KUNIT_TEST` and registered as the
-//! `vhost_task_rust` suite by `vhost_task_kunit.c`, which lists them in `rust_cases.h`.
+//! started). Built into the crate with `CONFIG_VHOST_TASK_KUNIT_TEST` as the KUnit suite
+//! `vhost_task_rust`: registered by `#[kunit_tests]` where the tree has it (7.3), by
+//! `vhost_task_kunit.c` from `rust_cases.h` otherwise (6.12).
 //!
-//! Failed checks are KUnit expectations, not assertions: a case goes on to stop what it started,
-//! since an aborted case would leave a worker running.
+//! A case returns `Result`. A failed [`check!`] prints what failed and returns an error, and
+//! the case fails; it returns through the `Drop` of what it started, which stops its workers. A
+//! KUnit assertion would abort the case's thread instead and leave them running.
 
 use crate::{
     c_abi,
-    compat::{init_value, task_as_raw, ARef},
-    user_worker::{NewUserWorker, UserWorker, WorkerContext},
+    compat::init_value,
     vhost_task::{NewVhostTask, VhostWork},
 };
 use core::{
     ffi::c_void,
+    marker::PhantomData,
     ptr,
     sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering},
 };
@@ -23,7 +25,11 @@ use kernel::{
     bindings, c_str,
     ffi::{c_int, c_ulong},
     prelude::*,
-    sync::Arc,
+    sync::{aref::ARef, Arc},
+    task::{
+        user_worker::{NewUserWorker, UserWorker, WorkerContext},
+        Task,
+    },
 };
 
 extern "C" {
@@ -32,48 +38,17 @@ extern "C" {
     fn vhost_task_test_become_limited_user(nproc: c_ulong) -> c_int;
 }
 
-/// Records a failed KUnit expectation of `$cond` for `$test` and carries on.
-macro_rules! expect {
-    ($test:expr, $cond:expr) => {
-        'out: {
-            if $cond {
-                break 'out;
-            }
-
-            #[repr(transparent)]
-            struct Location(bindings::kunit_loc);
-            #[repr(transparent)]
-            struct UnaryAssert(bindings::kunit_unary_assert);
-            // SAFETY: the only instances are the statics below, whose pointers point to
-            // immutable C strings.
-            unsafe impl Sync for Location {}
-            // SAFETY: as for `Location`.
-            unsafe impl Sync for UnaryAssert {}
-
-            // NUL-terminated byte strings: const on every tree, whatever its `CStr` is.
-            static LOCATION: Location = Location(bindings::kunit_loc {
-                file: concat!(file!(), "\0").as_ptr().cast(),
-                line: line!() as i32,
-            });
-            static ASSERTION: UnaryAssert = UnaryAssert(bindings::kunit_unary_assert {
-                assert: bindings::kunit_assert {},
-                condition: concat!(stringify!($cond), "\0").as_ptr().cast(),
-                expected_true: true,
-            });
-
-            // SAFETY: `$test` is the running case's `struct kunit`, the location and assertion
-            // are statics, the format function matches the assertion type, and a null message
-            // is allowed. An expectation does not abort the case.
-            unsafe {
-                bindings::__kunit_do_failed_assertion(
-                    $test,
-                    ptr::addr_of!(LOCATION.0),
-                    bindings::kunit_assert_type_KUNIT_EXPECTATION,
-                    ptr::addr_of!(ASSERTION.0.assert),
-                    Some(bindings::kunit_unary_assert_format),
-                    ptr::null(),
-                )
-            };
+/// Fails the case unless `$cond` holds: prints the condition and returns `EINVAL`.
+macro_rules! check {
+    ($cond:expr) => {
+        if !$cond {
+            pr_err!(
+                "{}:{}: check failed: {}\n",
+                file!(),
+                line!(),
+                stringify!($cond)
+            );
+            return Err(EINVAL);
         }
     };
 }
@@ -128,7 +103,7 @@ fn record(ctx: &WorkerContext, s: &Seen) {
     // SAFETY: `get_current()` has no preconditions.
     let current = unsafe { bindings::get_current() };
     s.current_is_ctx_task
-        .store(task_as_raw(ctx.task()) == current, Ordering::SeqCst);
+        .store(ctx.task().as_ptr() == current, Ordering::SeqCst);
     s.pid.store(ctx.task().pid(), Ordering::SeqCst);
     s.signal_pending
         .store(ctx.signal_pending(), Ordering::SeqCst);
@@ -163,147 +138,113 @@ fn seen_worker(hold_ms: u32) -> Result<(NewUserWorker<Seen>, Outside)> {
     ))
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_new_user_worker_runs_nothing_until_started(
-    test: *mut bindings::kunit,
-) {
-    let Ok((new, _out)) = seen_worker(0) else {
-        return expect!(test, false);
-    };
+fn new_user_worker_runs_nothing_until_started() -> Result {
+    let (new, _out) = seen_worker(0)?;
     msleep(50);
-    expect!(test, !new.data().ran.load(Ordering::SeqCst));
+    check!(!new.data().ran.load(Ordering::SeqCst));
     let worker = new.start();
     worker.wait_exited();
-    expect!(test, worker.data().ran.load(Ordering::SeqCst));
+    check!(worker.data().ran.load(Ordering::SeqCst));
+    Ok(())
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_user_worker_function_runs_in_the_worker_task(
-    test: *mut bindings::kunit,
-) {
-    let Ok((new, _out)) = seen_worker(0) else {
-        return expect!(test, false);
-    };
+fn user_worker_function_runs_in_the_worker_task() -> Result {
+    let (new, _out) = seen_worker(0)?;
     let worker = new.start();
     worker.wait_exited();
     let seen = worker.data();
-    expect!(test, seen.current_is_ctx_task.load(Ordering::SeqCst));
-    expect!(test, seen.pid.load(Ordering::SeqCst) == worker.task().pid());
+    check!(seen.current_is_ctx_task.load(Ordering::SeqCst));
+    check!(seen.pid.load(Ordering::SeqCst) == worker.task().pid());
     // SAFETY: `get_current()` has no preconditions.
     let current = unsafe { bindings::get_current() };
-    expect!(test, task_as_raw(worker.task()) != current);
-    // SAFETY: the worker's task is valid (the handle holds a reference) and `flags` is a plain
+    check!(worker.task().as_ptr() != current);
+    // SAFETY: The worker's task is valid (the handle holds a reference) and `flags` is a plain
     // integer field.
-    let flags = unsafe { (*task_as_raw(worker.task())).flags };
-    expect!(test, flags & bindings::PF_USER_WORKER != 0);
-    expect!(test, flags & bindings::PF_KTHREAD == 0);
+    let flags = unsafe { (*worker.task().as_ptr()).flags };
+    check!(flags & bindings::PF_USER_WORKER != 0);
+    check!(flags & bindings::PF_KTHREAD == 0);
+    Ok(())
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_user_worker_data_lives_until_worker_and_handle_are_gone(
-    test: *mut bindings::kunit,
-) {
-    let Ok((new, out)) = seen_worker(0) else {
-        return expect!(test, false);
-    };
+fn user_worker_data_lives_until_worker_and_handle_are_gone() -> Result {
+    let (new, out) = seen_worker(0)?;
     let worker = new.start();
     worker.wait_exited();
-    expect!(test, worker.data().ran.load(Ordering::SeqCst));
+    check!(worker.data().ran.load(Ordering::SeqCst));
     // The handle still holds the data.
     msleep(20);
-    expect!(test, out.drops.load(Ordering::SeqCst) == 0);
+    check!(out.drops.load(Ordering::SeqCst) == 0);
     drop(worker);
     // The worker drops its reference right after it has exited its function.
-    expect!(test, wait_until(|| out.drops.load(Ordering::SeqCst) == 1));
+    check!(wait_until(|| out.drops.load(Ordering::SeqCst) == 1));
+    Ok(())
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_dropping_a_never_started_user_worker_runs_nothing(
-    test: *mut bindings::kunit,
-) {
-    let Ok((new, out)) = seen_worker(0) else {
-        return expect!(test, false);
-    };
+fn dropping_a_never_started_user_worker_runs_nothing() -> Result {
+    let (new, out) = seen_worker(0)?;
     let task = ARefTask::from(new.task());
     drop(new);
     // The drop returns once the worker exited without calling its function; the worker's
     // reference to the data goes right after.
-    expect!(test, !out.ran.load(Ordering::SeqCst));
-    expect!(test, wait_until(|| out.drops.load(Ordering::SeqCst) == 1));
-    expect!(test, !out.ran.load(Ordering::SeqCst));
+    check!(!out.ran.load(Ordering::SeqCst));
+    check!(wait_until(|| out.drops.load(Ordering::SeqCst) == 1));
+    check!(!out.ran.load(Ordering::SeqCst));
     // And the thread goes away.
-    expect!(test, wait_until(|| exit_state(&task) != 0));
+    check!(wait_until(|| exit_state(&task) != 0));
+    Ok(())
 }
 
-type ARefTask = ARef<kernel::task::Task>;
+type ARefTask = ARef<Task>;
 
 fn exit_state(task: &kernel::task::Task) -> i32 {
     // SAFETY: `task` is valid for the reference's lifetime; `exit_state` is a plain integer
     // read racily on purpose, as `READ_ONCE()` would.
-    unsafe { ptr::read_volatile(&(*task_as_raw(task)).exit_state) }
+    unsafe { ptr::read_volatile(&(*task.as_ptr()).exit_state) }
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_user_worker_has_exited_only_after_the_function_returned(
-    test: *mut bindings::kunit,
-) {
-    let Ok((new, _out)) = seen_worker(200) else {
-        return expect!(test, false);
-    };
+fn user_worker_has_exited_only_after_the_function_returned() -> Result {
+    let (new, _out) = seen_worker(200)?;
     let worker: UserWorker<Seen> = new.start();
     msleep(20);
-    expect!(test, !worker.has_exited());
+    check!(!worker.has_exited());
     worker.wait_exited();
-    expect!(test, worker.has_exited());
-    expect!(test, worker.data().ran.load(Ordering::SeqCst));
+    check!(worker.has_exited());
+    check!(worker.data().ran.load(Ordering::SeqCst));
+    Ok(())
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_user_worker_task_reference_outlives_the_thread(
-    test: *mut bindings::kunit,
-) {
-    let Ok((new, _out)) = seen_worker(0) else {
-        return expect!(test, false);
-    };
+fn user_worker_task_reference_outlives_the_thread() -> Result {
+    let (new, _out) = seen_worker(0)?;
     let pid = new.task().pid();
     let worker = new.start();
     worker.wait_exited();
-    expect!(test, wait_until(|| exit_state(worker.task()) != 0));
+    check!(wait_until(|| exit_state(worker.task()) != 0));
     msleep(20);
     // The thread is gone, its task_struct is not: the handle holds a reference.
-    expect!(test, worker.task().pid() == pid);
+    check!(worker.task().pid() == pid);
     worker.wake_up();
+    Ok(())
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_user_worker_context_sees_no_signal_when_none_was_sent(
-    test: *mut bindings::kunit,
-) {
-    let Ok((new, _out)) = seen_worker(0) else {
-        return expect!(test, false);
-    };
+fn user_worker_context_sees_no_signal_when_none_was_sent() -> Result {
+    let (new, _out) = seen_worker(0)?;
     let worker = new.start();
     worker.wait_exited();
-    expect!(test, worker.data().ran.load(Ordering::SeqCst));
-    expect!(test, !worker.data().signal_pending.load(Ordering::SeqCst));
+    check!(worker.data().ran.load(Ordering::SeqCst));
+    check!(!worker.data().signal_pending.load(Ordering::SeqCst));
+    Ok(())
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_user_worker_create_failure_returns_eagain_and_frees_data(
-    test: *mut bindings::kunit,
-) {
-    // SAFETY: the case's kthread is ours to turn into an unprivileged user.
-    expect!(test, unsafe { vhost_task_test_become_limited_user(1) } == 0);
-    let Ok((seen, out)) = seen(0) else {
-        return expect!(test, false);
-    };
-    match NewUserWorker::new(c_str!("vt-rust-fail"), init_value(seen), record) {
-        Err(e) => expect!(test, e == EAGAIN),
-        Ok(_) => expect!(test, false),
-    }
+fn user_worker_create_failure_returns_eagain_and_frees_data() -> Result {
+    // SAFETY: The case's kthread is ours to turn into an unprivileged user.
+    check!(unsafe { vhost_task_test_become_limited_user(1) } == 0);
+    let (seen, out) = seen(0)?;
+    let result = NewUserWorker::new(c_str!("vt-rust-fail"), init_value(seen), record);
+    check!(matches!(result, Err(e) if e == EAGAIN));
     // No thread: the data went with the failed call, unused.
-    expect!(test, out.drops.load(Ordering::SeqCst) == 1);
-    expect!(test, !out.ran.load(Ordering::SeqCst));
+    check!(out.drops.load(Ordering::SeqCst) == 1);
+    check!(!out.ran.load(Ordering::SeqCst));
+    Ok(())
 }
 
 /// A [`VhostWork`] that counts what happens to it.
@@ -344,64 +285,50 @@ fn probe_task() -> Result<(NewVhostTask<ProbeWork>, Probe)> {
     Ok((NewVhostTask::new(c_str!("vt-rust-vhost"), work)?, probe))
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_vhost_task_wake_reruns_work(test: *mut bindings::kunit) {
-    let Ok((new, probe)) = probe_task() else {
-        return expect!(test, false);
-    };
+fn vhost_task_wake_reruns_work() -> Result {
+    let (new, probe) = probe_task()?;
     let task = new.start();
-    expect!(test, wait_until(|| probe.runs.load(Ordering::SeqCst) >= 1));
+    check!(wait_until(|| probe.runs.load(Ordering::SeqCst) >= 1));
     for i in 2..=100 {
         task.wake();
-        expect!(test, wait_until(|| probe.runs.load(Ordering::SeqCst) >= i));
+        check!(wait_until(|| probe.runs.load(Ordering::SeqCst) >= i));
     }
     task.stop();
-    expect!(test, probe.kills.load(Ordering::SeqCst) == 0);
+    check!(probe.kills.load(Ordering::SeqCst) == 0);
+    Ok(())
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_vhost_task_drop_stops_and_waits_for_the_worker(
-    test: *mut bindings::kunit,
-) {
-    let Ok((new, probe)) = probe_task() else {
-        return expect!(test, false);
-    };
+fn vhost_task_drop_stops_and_waits_for_the_worker() -> Result {
+    let (new, probe) = probe_task()?;
     let task = new.start();
-    expect!(test, wait_until(|| probe.runs.load(Ordering::SeqCst) >= 1));
+    check!(wait_until(|| probe.runs.load(Ordering::SeqCst) >= 1));
     let worker = ARefTask::from(task.task());
     drop(task);
     let runs = probe.runs.load(Ordering::SeqCst);
-    expect!(test, wait_until(|| exit_state(&worker) != 0));
-    expect!(test, probe.runs.load(Ordering::SeqCst) == runs);
-    expect!(test, probe.kills.load(Ordering::SeqCst) == 0);
+    check!(wait_until(|| exit_state(&worker) != 0));
+    check!(probe.runs.load(Ordering::SeqCst) == runs);
+    check!(probe.kills.load(Ordering::SeqCst) == 0);
+    Ok(())
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_vhost_task_stop_drops_the_work_before_returning(
-    test: *mut bindings::kunit,
-) {
-    let Ok((new, probe)) = probe_task() else {
-        return expect!(test, false);
-    };
+fn vhost_task_stop_drops_the_work_before_returning() -> Result {
+    let (new, probe) = probe_task()?;
     let task = new.start();
-    expect!(test, wait_until(|| probe.runs.load(Ordering::SeqCst) >= 1));
-    expect!(test, probe.drops.load(Ordering::SeqCst) == 0);
+    check!(wait_until(|| probe.runs.load(Ordering::SeqCst) >= 1));
+    check!(probe.drops.load(Ordering::SeqCst) == 0);
     task.stop();
-    expect!(test, probe.drops.load(Ordering::SeqCst) == 1);
+    check!(probe.drops.load(Ordering::SeqCst) == 1);
+    Ok(())
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_never_started_vhost_task_drops_work_unrun(
-    test: *mut bindings::kunit,
-) {
-    let Ok((new, probe)) = probe_task() else {
-        return expect!(test, false);
-    };
-    expect!(test, new.work().runs.load(Ordering::SeqCst) == 0);
+fn never_started_vhost_task_drops_work_unrun() -> Result {
+    let (new, probe) = probe_task()?;
+    check!(new.work().runs.load(Ordering::SeqCst) == 0);
     drop(new);
-    expect!(test, probe.runs.load(Ordering::SeqCst) == 0);
-    expect!(test, probe.kills.load(Ordering::SeqCst) == 0);
-    expect!(test, probe.drops.load(Ordering::SeqCst) == 1);
+    check!(probe.runs.load(Ordering::SeqCst) == 0);
+    check!(probe.kills.load(Ordering::SeqCst) == 0);
+    check!(probe.drops.load(Ordering::SeqCst) == 1);
+    Ok(())
 }
 
 /// `fn` of the C ABI cases: counts its calls in the `AtomicUsize` `data` points to.
@@ -410,7 +337,7 @@ extern "C" fn vhost_task_rust_test_never_started_vhost_task_drops_work_unrun(
 ///
 /// `data` must point to an `AtomicUsize` that is valid for the call.
 unsafe extern "C" fn count_fn(data: *mut c_void) -> bool {
-    // SAFETY: the cases pass a pointer to an `AtomicUsize` that outlives the task.
+    // SAFETY: The cases pass a pointer to an `AtomicUsize` that outlives the task.
     unsafe { &*data.cast::<AtomicUsize>() }.fetch_add(1, Ordering::SeqCst);
     false
 }
@@ -421,39 +348,67 @@ unsafe extern "C" fn count_fn(data: *mut c_void) -> bool {
 ///
 /// As for [`count_fn`].
 unsafe extern "C" fn count_kill(data: *mut c_void) {
-    // SAFETY: as for `count_fn`.
+    // SAFETY: As for `count_fn`.
     unsafe { &*data.cast::<AtomicUsize>() }.fetch_add(1000, Ordering::SeqCst);
 }
 
-/// A task from the C ABI whose `fn` counts its calls in `calls`, or `None` on failure.
+/// A task from the C ABI whose `fn` counts its calls in the `AtomicUsize` it borrows.
 ///
-/// # Safety
+/// Dropping it stops the task with `vhost_task_stop()`.
 ///
-/// `calls` must outlive the task.
-unsafe fn create_counting(
-    name: &kernel::str::CStr,
-    calls: &AtomicUsize,
-) -> Option<*mut bindings::vhost_task> {
-    let arg = ptr::from_ref(calls).cast_mut().cast::<c_void>();
-    // SAFETY: valid functions and name; `arg` outlives the task, as the caller promises.
-    let vtsk = unsafe {
-        c_abi::vhost_task_create(Some(count_fn), Some(count_kill), arg, name.as_char_ptr())
-    };
-    kernel::error::from_err_ptr(vtsk).ok()
+/// # Invariants
+///
+/// `vtsk` came from `vhost_task_create()` and is not stopped; the counter outlives the task.
+struct CountingTask<'a> {
+    vtsk: *mut bindings::vhost_task,
+    _calls: PhantomData<&'a AtomicUsize>,
+}
+
+impl<'a> CountingTask<'a> {
+    /// Creates a task named `name` whose `fn` counts its calls in `calls`.
+    fn create(name: &kernel::str::CStr, calls: &'a AtomicUsize) -> Result<Self> {
+        let arg = ptr::from_ref(calls).cast_mut().cast::<c_void>();
+        // SAFETY: Valid functions and name; `arg` outlives the task, which `Self` borrows it
+        // for.
+        let vtsk = unsafe {
+            c_abi::vhost_task_create(Some(count_fn), Some(count_kill), arg, name.as_char_ptr())
+        };
+        // INVARIANT: A task that `vhost_task_create()` returned, with `calls` borrowed.
+        Ok(Self {
+            vtsk: kernel::error::from_err_ptr(vtsk)?,
+            _calls: PhantomData,
+        })
+    }
+
+    /// Starts the task with `vhost_task_start()`.
+    fn start(&self) {
+        // SAFETY: By the type invariant `vtsk` is live; nothing else uses it concurrently.
+        unsafe { c_abi::vhost_task_start(self.vtsk) };
+    }
+
+    /// Wakes the task with `vhost_task_wake()`.
+    fn wake(&self) {
+        // SAFETY: By the type invariant `vtsk` is live.
+        unsafe { c_abi::vhost_task_wake(self.vtsk) };
+    }
+}
+
+impl Drop for CountingTask<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `vtsk` is live, and it is not used afterwards.
+        unsafe { c_abi::vhost_task_stop(self.vtsk) };
+    }
 }
 
 fn is_err_ptr<T>(p: *mut T, errno: Error) -> bool {
     p == errno.to_ptr()
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_c_abi_rejects_null_arguments_with_einval(
-    test: *mut bindings::kunit,
-) {
+fn c_abi_rejects_null_arguments_with_einval() -> Result {
     let calls = AtomicUsize::new(0);
     let arg = ptr::from_ref(&calls).cast_mut().cast::<c_void>();
     let name = c_str!("vt-null").as_char_ptr();
-    // SAFETY: each call has one null argument, which is what is tested, and otherwise valid
+    // SAFETY: Each call has one null argument, which is what is tested, and otherwise valid
     // ones.
     let results = unsafe {
         [
@@ -463,42 +418,126 @@ extern "C" fn vhost_task_rust_test_c_abi_rejects_null_arguments_with_einval(
         ]
     };
     for r in results {
-        expect!(test, is_err_ptr(r, EINVAL));
+        check!(is_err_ptr(r, EINVAL));
     }
-    expect!(test, calls.load(Ordering::SeqCst) == 0);
+    check!(calls.load(Ordering::SeqCst) == 0);
+    Ok(())
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_c_abi_stop_of_a_never_started_task_returns(
-    test: *mut bindings::kunit,
-) {
+fn c_abi_stop_of_a_never_started_task_returns() -> Result {
     let calls = AtomicUsize::new(0);
-    // SAFETY: `calls` outlives the task, which is stopped below.
-    let Some(vtsk) = (unsafe { create_counting(c_str!("vt-nostart"), &calls) }) else {
-        return expect!(test, false);
-    };
+    let task = CountingTask::create(c_str!("vt-nostart"), &calls)?;
     // Upstream would wait forever here; the Rust one lets the worker exit unrun.
-    // SAFETY: `vtsk` came from `vhost_task_create()` and is not used afterwards.
-    unsafe { c_abi::vhost_task_stop(vtsk) };
-    expect!(test, calls.load(Ordering::SeqCst) == 0);
+    drop(task);
+    check!(calls.load(Ordering::SeqCst) == 0);
+    Ok(())
 }
 
-#[no_mangle]
-extern "C" fn vhost_task_rust_test_c_abi_start_twice_is_ignored(test: *mut bindings::kunit) {
+fn c_abi_start_twice_is_ignored() -> Result {
     let calls = AtomicUsize::new(0);
-    // SAFETY: `calls` outlives the task, which is stopped below.
-    let Some(vtsk) = (unsafe { create_counting(c_str!("vt-twice"), &calls) }) else {
-        return expect!(test, false);
+    let task = CountingTask::create(c_str!("vt-twice"), &calls)?;
+    task.start();
+    check!(wait_until(|| calls.load(Ordering::SeqCst) >= 1));
+    // The second start is the misuse under test.
+    task.start();
+    task.wake();
+    check!(wait_until(|| calls.load(Ordering::SeqCst) >= 2));
+    drop(task);
+    check!(calls.load(Ordering::SeqCst) < 1000);
+    Ok(())
+}
+
+/// Records a failed KUnit expectation of `$cond` for `$test` and carries on (6.12).
+#[cfg(not(vt_kunit_tests))]
+macro_rules! expect {
+    ($test:expr, $cond:expr) => {
+        'out: {
+            if $cond {
+                break 'out;
+            }
+
+            #[repr(transparent)]
+            struct Location(bindings::kunit_loc);
+            #[repr(transparent)]
+            struct UnaryAssert(bindings::kunit_unary_assert);
+            // SAFETY: The only instances are the statics below, whose pointers point to
+            // immutable C strings.
+            unsafe impl Sync for Location {}
+            // SAFETY: As for `Location`.
+            unsafe impl Sync for UnaryAssert {}
+
+            // NUL-terminated byte strings: const on every tree, whatever its `CStr` is.
+            static LOCATION: Location = Location(bindings::kunit_loc {
+                file: concat!(file!(), "\0").as_ptr().cast(),
+                line: line!() as i32,
+            });
+            static ASSERTION: UnaryAssert = UnaryAssert(bindings::kunit_unary_assert {
+                assert: bindings::kunit_assert {},
+                condition: concat!(stringify!($cond), "\0").as_ptr().cast(),
+                expected_true: true,
+            });
+
+            // SAFETY: `$test` is the running case's `struct kunit`, the location and assertion
+            // are statics, the format function matches the assertion type, and a null message
+            // is allowed. An expectation does not abort the case.
+            unsafe {
+                bindings::__kunit_do_failed_assertion(
+                    $test,
+                    ptr::addr_of!(LOCATION.0),
+                    bindings::kunit_assert_type_KUNIT_EXPECTATION,
+                    ptr::addr_of!(ASSERTION.0.assert),
+                    Some(bindings::kunit_unary_assert_format),
+                    ptr::null(),
+                )
+            };
+        }
     };
-    // SAFETY: `vtsk` is live; nothing else uses it concurrently.
-    unsafe { c_abi::vhost_task_start(vtsk) };
-    expect!(test, wait_until(|| calls.load(Ordering::SeqCst) >= 1));
-    // SAFETY: as above; the second start is the misuse under test.
-    unsafe { c_abi::vhost_task_start(vtsk) };
-    // SAFETY: as above.
-    unsafe { c_abi::vhost_task_wake(vtsk) };
-    expect!(test, wait_until(|| calls.load(Ordering::SeqCst) >= 2));
-    // SAFETY: `vtsk` is not used afterwards.
-    unsafe { c_abi::vhost_task_stop(vtsk) };
-    expect!(test, calls.load(Ordering::SeqCst) < 1000);
+}
+
+/// Registers the cases as the KUnit suite `vhost_task_rust`.
+///
+/// Where the tree has `#[kunit_tests]` (7.3), it registers them; otherwise (6.12) each gets an
+/// exported wrapper, `vhost_task_rust_test_<case>`, that `vhost_task_kunit.c` lists.
+macro_rules! vhost_task_rust_suite {
+    ($($case:ident),* $(,)?) => {
+        #[cfg(vt_kunit_tests)]
+        #[kernel::macros::kunit_tests(vhost_task_rust)]
+        mod suite {
+            $(
+                #[test]
+                fn $case() -> kernel::error::Result {
+                    super::$case()
+                }
+            )*
+        }
+
+        #[cfg(not(vt_kunit_tests))]
+        mod suite {
+            use super::*;
+            $(
+                #[export_name = concat!("vhost_task_rust_test_", stringify!($case))]
+                extern "C" fn $case(test: *mut bindings::kunit) {
+                    expect!(test, super::$case().is_ok());
+                }
+            )*
+        }
+    };
+}
+
+vhost_task_rust_suite! {
+    new_user_worker_runs_nothing_until_started,
+    user_worker_function_runs_in_the_worker_task,
+    user_worker_data_lives_until_worker_and_handle_are_gone,
+    dropping_a_never_started_user_worker_runs_nothing,
+    user_worker_has_exited_only_after_the_function_returned,
+    user_worker_task_reference_outlives_the_thread,
+    user_worker_context_sees_no_signal_when_none_was_sent,
+    user_worker_create_failure_returns_eagain_and_frees_data,
+    vhost_task_wake_reruns_work,
+    vhost_task_drop_stops_and_waits_for_the_worker,
+    vhost_task_stop_drops_the_work_before_returning,
+    never_started_vhost_task_drops_work_unrun,
+    c_abi_rejects_null_arguments_with_einval,
+    c_abi_stop_of_a_never_started_task_returns,
+    c_abi_start_twice_is_ignored,
 }

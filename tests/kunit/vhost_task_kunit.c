@@ -82,6 +82,9 @@ struct vt_probe {
 	struct css_set *cgroups;
 	sigset_t blocked;
 	char comm[TASK_COMM_LEN];
+
+	/* The task of the probe while it is not stopped; the suite's .exit stops it. */
+	struct vhost_task *vtsk;
 };
 
 static void vt_probe_init(struct vt_probe *p)
@@ -144,6 +147,7 @@ static struct vhost_task *vt_create(struct kunit *test, struct vt_probe *p,
 	struct vhost_task *vtsk = vhost_task_create(vt_fn, vt_kill, p, name);
 
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, vtsk);
+	p->vtsk = vtsk;
 	return vtsk;
 }
 
@@ -165,10 +169,8 @@ static bool vt_wait_calls(struct vt_probe *p, int n)
 /* A started task whose fn has run once, as most cases begin. */
 static struct vhost_task *vt_run_first_call(struct kunit *test, struct vt_probe *p)
 {
-	struct vhost_task *vtsk;
+	struct vhost_task *vtsk = vt_run(test, p);
 
-	vt_probe_init(p);
-	vtsk = vt_run(test, p);
 	KUNIT_ASSERT_TRUE(test, vt_wait_calls(p, 1));
 	return vtsk;
 }
@@ -202,6 +204,7 @@ static void vt_stop(struct vhost_task *vtsk, struct vt_probe *p)
 {
 	vhost_task_stop(vtsk);
 	WRITE_ONCE(p->stopped, true);
+	p->vtsk = NULL;
 }
 
 static void vt_probe_put(struct vt_probe *p)
@@ -243,104 +246,94 @@ static bool vt_wait_exited(struct task_struct *task)
 
 static void create_returns_inactive_task_fn_not_called_before_start(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
-	vt_probe_init(&p);
-	vtsk = vt_create(test, &p, "vt-inactive");
+	vtsk = vt_create(test, p, "vt-inactive");
 	msleep(100);
-	KUNIT_EXPECT_EQ(test, atomic_read(&p.calls), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&p->calls), 0);
 	vhost_task_start(vtsk);
-	KUNIT_EXPECT_TRUE(test, vt_wait_calls(&p, 1));
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	KUNIT_EXPECT_TRUE(test, vt_wait_calls(p, 1));
+	vt_stop(vtsk, p);
 }
 
 static void wake_before_start_does_not_run_fn(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
-	vt_probe_init(&p);
-	vtsk = vt_create(test, &p, "vt-early-wake");
+	vtsk = vt_create(test, p, "vt-early-wake");
 	vhost_task_wake(vtsk);
 	vhost_task_wake(vtsk);
 	msleep(100);
-	KUNIT_EXPECT_EQ(test, atomic_read(&p.calls), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&p->calls), 0);
 	vhost_task_start(vtsk);
-	KUNIT_EXPECT_TRUE(test, vt_wait_calls(&p, 1));
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	KUNIT_EXPECT_TRUE(test, vt_wait_calls(p, 1));
+	vt_stop(vtsk, p);
 }
 
 static void start_runs_fn_in_the_new_task_with_arg(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
-	vtsk = vt_run_first_call(test, &p);
-	KUNIT_EXPECT_PTR_EQ(test, p.arg, (void *)&p);
-	KUNIT_EXPECT_PTR_NE(test, p.task, current);
-	KUNIT_EXPECT_NE(test, p.task->pid, current->pid);
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	vtsk = vt_run_first_call(test, p);
+	KUNIT_EXPECT_PTR_EQ(test, p->arg, (void *)p);
+	KUNIT_EXPECT_PTR_NE(test, p->task, current);
+	KUNIT_EXPECT_NE(test, p->task->pid, current->pid);
+	vt_stop(vtsk, p);
 }
 
 static void worker_is_user_worker_not_kthread(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
-	vtsk = vt_run_first_call(test, &p);
-	KUNIT_EXPECT_TRUE(test, p.flags & PF_USER_WORKER);
-	KUNIT_EXPECT_FALSE(test, p.flags & PF_KTHREAD);
-	KUNIT_EXPECT_FALSE(test, p.flags & PF_IO_WORKER);
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	vtsk = vt_run_first_call(test, p);
+	KUNIT_EXPECT_TRUE(test, p->flags & PF_USER_WORKER);
+	KUNIT_EXPECT_FALSE(test, p->flags & PF_KTHREAD);
+	KUNIT_EXPECT_FALSE(test, p->flags & PF_IO_WORKER);
+	vt_stop(vtsk, p);
 }
 
 static void worker_is_a_thread_of_the_creator_group(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
-	vtsk = vt_run_first_call(test, &p);
-	KUNIT_EXPECT_EQ(test, p.tgid, current->tgid);
-	KUNIT_EXPECT_FALSE(test, p.leader);
-	KUNIT_EXPECT_TRUE(test, same_thread_group(p.task, current));
+	vtsk = vt_run_first_call(test, p);
+	KUNIT_EXPECT_EQ(test, p->tgid, current->tgid);
+	KUNIT_EXPECT_FALSE(test, p->leader);
+	KUNIT_EXPECT_TRUE(test, same_thread_group(p->task, current));
 	/* A thread, not a child: no exit signal to anyone. */
-	KUNIT_EXPECT_EQ(test, p.exit_signal, -1);
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	KUNIT_EXPECT_EQ(test, p->exit_signal, -1);
+	vt_stop(vtsk, p);
 }
 
 static void worker_counts_in_creator_thread_count_until_it_exits(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 	int before = get_nr_threads(current);
 
-	vt_probe_init(&p);
-	vtsk = vt_create(test, &p, "vt-count");
+	vtsk = vt_create(test, p, "vt-count");
 	KUNIT_EXPECT_EQ(test, get_nr_threads(current), before + 1);
 	vhost_task_start(vtsk);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
-	vt_stop(vtsk, &p);
+	KUNIT_ASSERT_TRUE(test, vt_wait_calls(p, 1));
+	vt_stop(vtsk, p);
 	KUNIT_EXPECT_TRUE(test, vt_wait_nr_threads(before));
-	vt_probe_put(&p);
 }
 
 static void worker_shares_the_creator_mm(struct kunit *test)
 {
 	struct mm_struct *mm = mm_alloc();
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
 	KUNIT_ASSERT_NOT_NULL(test, mm);
 	/* Give this kthread an address space, as an owner process has. */
 	kthread_use_mm(mm);
-	vt_probe_init(&p);
-	vtsk = vhost_task_create(vt_fn, vt_kill, &p, "vt-mm");
+	vtsk = vhost_task_create(vt_fn, vt_kill, p, "vt-mm");
 	kthread_unuse_mm(mm);
 	if (IS_ERR(vtsk)) {
 		mmput(mm);
@@ -348,207 +341,191 @@ static void worker_shares_the_creator_mm(struct kunit *test)
 		return;
 	}
 	vhost_task_start(vtsk);
-	KUNIT_EXPECT_TRUE(test, vt_wait_calls(&p, 1));
-	KUNIT_EXPECT_PTR_EQ(test, p.mm, mm);
-	vt_stop(vtsk, &p);
-	KUNIT_EXPECT_TRUE(test, vt_wait_exited(p.task));
-	vt_probe_put(&p);
+	KUNIT_EXPECT_TRUE(test, vt_wait_calls(p, 1));
+	KUNIT_EXPECT_PTR_EQ(test, p->mm, mm);
+	vt_stop(vtsk, p);
+	KUNIT_EXPECT_TRUE(test, vt_wait_exited(p->task));
 	mmput(mm);
 }
 
 static void worker_has_no_files(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
-	vtsk = vt_run_first_call(test, &p);
-	KUNIT_EXPECT_NULL(test, p.files);
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	vtsk = vt_run_first_call(test, p);
+	KUNIT_EXPECT_NULL(test, p->files);
+	vt_stop(vtsk, p);
 }
 
 static void worker_shares_creator_creds_namespaces_and_cgroups(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
-	vtsk = vt_run_first_call(test, &p);
-	KUNIT_EXPECT_PTR_EQ(test, p.cred, current->cred);
-	KUNIT_EXPECT_PTR_EQ(test, p.nsproxy, current->nsproxy);
+	vtsk = vt_run_first_call(test, p);
+	KUNIT_EXPECT_PTR_EQ(test, p->cred, current->cred);
+	KUNIT_EXPECT_PTR_EQ(test, p->nsproxy, current->nsproxy);
 	rcu_read_lock();
-	KUNIT_EXPECT_PTR_EQ(test, p.cgroups, task_css_set(current));
+	KUNIT_EXPECT_PTR_EQ(test, p->cgroups, task_css_set(current));
 	rcu_read_unlock();
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	vt_stop(vtsk, p);
 }
 
 static void worker_blocks_every_signal_but_sigkill_and_sigstop(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
-	vtsk = vt_run_first_call(test, &p);
-	KUNIT_EXPECT_FALSE(test, sigismember(&p.blocked, SIGKILL));
-	KUNIT_EXPECT_FALSE(test, sigismember(&p.blocked, SIGSTOP));
-	KUNIT_EXPECT_TRUE(test, sigismember(&p.blocked, SIGTERM));
-	KUNIT_EXPECT_TRUE(test, sigismember(&p.blocked, SIGINT));
-	KUNIT_EXPECT_TRUE(test, sigismember(&p.blocked, SIGUSR1));
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	vtsk = vt_run_first_call(test, p);
+	KUNIT_EXPECT_FALSE(test, sigismember(&p->blocked, SIGKILL));
+	KUNIT_EXPECT_FALSE(test, sigismember(&p->blocked, SIGSTOP));
+	KUNIT_EXPECT_TRUE(test, sigismember(&p->blocked, SIGTERM));
+	KUNIT_EXPECT_TRUE(test, sigismember(&p->blocked, SIGINT));
+	KUNIT_EXPECT_TRUE(test, sigismember(&p->blocked, SIGUSR1));
+	vt_stop(vtsk, p);
 }
 
 static void worker_comm_is_the_requested_name(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
-	vt_probe_init(&p);
-	vtsk = vt_create(test, &p, "vhost-4242");
+	vtsk = vt_create(test, p, "vhost-4242");
 	vhost_task_start(vtsk);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
-	KUNIT_EXPECT_STREQ(test, p.comm, "vhost-4242");
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	KUNIT_ASSERT_TRUE(test, vt_wait_calls(p, 1));
+	KUNIT_EXPECT_STREQ(test, p->comm, "vhost-4242");
+	vt_stop(vtsk, p);
 }
 
 static void worker_comm_is_truncated_to_task_comm_len(struct kunit *test)
 {
 	static const char name[] = "vhost-a-name-much-longer-than-the-comm-field";
 	char want[TASK_COMM_LEN];
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
 	strscpy(want, name, sizeof(want));
-	vt_probe_init(&p);
-	vtsk = vt_create(test, &p, name);
+	vtsk = vt_create(test, p, name);
 	vhost_task_start(vtsk);
-	KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, 1));
-	KUNIT_EXPECT_EQ(test, strlen(p.comm), (size_t)TASK_COMM_LEN - 1);
-	KUNIT_EXPECT_STREQ(test, p.comm, want);
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	KUNIT_ASSERT_TRUE(test, vt_wait_calls(p, 1));
+	KUNIT_EXPECT_EQ(test, strlen(p->comm), (size_t)TASK_COMM_LEN - 1);
+	KUNIT_EXPECT_STREQ(test, p->comm, want);
+	vt_stop(vtsk, p);
 }
 
 static void fn_is_called_in_task_interruptible(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
-	vtsk = vt_run_first_call(test, &p);
+	vtsk = vt_run_first_call(test, p);
 	/* Set before fn runs, so a wake-up while fn looks for work counts. */
-	KUNIT_EXPECT_EQ(test, p.state, (unsigned int)TASK_INTERRUPTIBLE);
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	KUNIT_EXPECT_EQ(test, p->state, (unsigned int)TASK_INTERRUPTIBLE);
+	vt_stop(vtsk, p);
 }
 
 static void fn_returning_false_sleeps_until_the_next_wake(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 	int i;
 
-	vtsk = vt_run_first_call(test, &p);
+	vtsk = vt_run_first_call(test, p);
 	for (i = 1; i <= 10; i++) {
-		KUNIT_ASSERT_TRUE(test, vt_wait_idle(&p));
+		KUNIT_ASSERT_TRUE(test, vt_wait_idle(p));
 		msleep(20);
-		KUNIT_EXPECT_EQ(test, atomic_read(&p.calls), i);
+		KUNIT_EXPECT_EQ(test, atomic_read(&p->calls), i);
 		vhost_task_wake(vtsk);
-		KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, i + 1));
+		KUNIT_ASSERT_TRUE(test, vt_wait_calls(p, i + 1));
 	}
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	vt_stop(vtsk, p);
 }
 
 static void fn_returning_true_is_called_again_without_a_wake(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
-	vt_probe_init(&p);
-	atomic_set(&p.work, 1000);
-	vtsk = vt_run(test, &p);
+	atomic_set(&p->work, 1000);
+	vtsk = vt_run(test, p);
 	/* 1000 calls that did work, then one that found none. */
-	KUNIT_EXPECT_TRUE(test, vt_wait_calls(&p, 1001));
-	KUNIT_ASSERT_TRUE(test, vt_wait_idle(&p));
-	KUNIT_EXPECT_EQ(test, atomic_read(&p.calls), 1001);
-	KUNIT_EXPECT_EQ(test, atomic_read(&p.work), 0);
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	KUNIT_EXPECT_TRUE(test, vt_wait_calls(p, 1001));
+	KUNIT_ASSERT_TRUE(test, vt_wait_idle(p));
+	KUNIT_EXPECT_EQ(test, atomic_read(&p->calls), 1001);
+	KUNIT_EXPECT_EQ(test, atomic_read(&p->work), 0);
+	vt_stop(vtsk, p);
 }
 
 static void wake_reruns_fn_each_time(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 	int i;
 
-	vtsk = vt_run_first_call(test, &p);
+	vtsk = vt_run_first_call(test, p);
 	for (i = 0; i < 500; i++) {
-		int before = atomic_read(&p.calls);
+		int before = atomic_read(&p->calls);
 
 		vhost_task_wake(vtsk);
-		KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, before + 1));
+		KUNIT_ASSERT_TRUE(test, vt_wait_calls(p, before + 1));
 	}
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	vt_stop(vtsk, p);
 }
 
 static void wake_while_fn_runs_is_never_lost(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 	int i;
 
-	vtsk = vt_run_first_call(test, &p);
+	vtsk = vt_run_first_call(test, p);
 	for (i = 0; i < 300; i++) {
 		int before;
 
-		KUNIT_ASSERT_TRUE(test, vt_hold(vtsk, &p));
+		KUNIT_ASSERT_TRUE(test, vt_hold(vtsk, p));
 		/*
 		 * fn runs in TASK_INTERRUPTIBLE and will report no work: this
 		 * wake must make the worker call it again instead of sleeping.
 		 */
-		before = atomic_read(&p.calls);
+		before = atomic_read(&p->calls);
 		vhost_task_wake(vtsk);
-		vt_release(&p);
-		KUNIT_ASSERT_TRUE(test, vt_wait_calls(&p, before + 2));
+		vt_release(p);
+		KUNIT_ASSERT_TRUE(test, vt_wait_calls(p, before + 2));
 	}
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	vt_stop(vtsk, p);
 }
 
 static void work_queued_right_after_fn_found_none_is_not_lost(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 	int i;
 
-	vtsk = vt_run_first_call(test, &p);
+	vtsk = vt_run_first_call(test, p);
 	/* Queue work and wake at random points of the worker's loop. */
 	for (i = 0; i < 2000; i++) {
-		atomic_inc(&p.work);
+		atomic_inc(&p->work);
 		vhost_task_wake(vtsk);
 		if (get_random_u32_below(4) == 0)
 			udelay(get_random_u32_below(50));
 	}
-	KUNIT_EXPECT_TRUE(test, wait_event_timeout(p.wq, !atomic_read(&p.work),
+	KUNIT_EXPECT_TRUE(test, wait_event_timeout(p->wq, !atomic_read(&p->work),
 						   VT_TIMEOUT) > 0);
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	vt_stop(vtsk, p);
 }
 
 static void stop_returns_after_fn_returned(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
-	vtsk = vt_run_first_call(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_hold(vtsk, &p));
-	vt_release(&p);
-	vt_stop(vtsk, &p);
-	KUNIT_EXPECT_EQ(test, atomic_read(&p.in_fn), 0);
-	KUNIT_EXPECT_TRUE(test, vt_wait_exited(p.task));
-	vt_probe_put(&p);
+	vtsk = vt_run_first_call(test, p);
+	KUNIT_ASSERT_TRUE(test, vt_hold(vtsk, p));
+	vt_release(p);
+	vt_stop(vtsk, p);
+	KUNIT_EXPECT_EQ(test, atomic_read(&p->in_fn), 0);
+	KUNIT_EXPECT_TRUE(test, vt_wait_exited(p->task));
 }
 
 static int vt_release_later(void *data)
@@ -563,23 +540,22 @@ static int vt_release_later(void *data)
 static void stop_waits_for_a_busy_fn(struct kunit *test)
 {
 	struct task_struct *helper;
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 	unsigned long t0;
 
-	vtsk = vt_run_first_call(test, &p);
-	KUNIT_ASSERT_TRUE(test, vt_hold(vtsk, &p));
+	vtsk = vt_run_first_call(test, p);
+	KUNIT_ASSERT_TRUE(test, vt_hold(vtsk, p));
 	/*
 	 * Before the helper exists: its 200 ms then lie wholly after t0, however
 	 * late this thread runs again after kthread_run() on a loaded host.
 	 */
 	t0 = jiffies;
-	helper = kthread_run(vt_release_later, &p, "vt-release");
+	helper = kthread_run(vt_release_later, p, "vt-release");
 	KUNIT_ASSERT_FALSE(test, IS_ERR(helper));
-	vt_stop(vtsk, &p);
+	vt_stop(vtsk, p);
 	KUNIT_EXPECT_GE(test, jiffies_to_msecs(jiffies - t0), 150u);
-	KUNIT_EXPECT_EQ(test, atomic_read(&p.in_fn), 0);
-	vt_probe_put(&p);
+	KUNIT_EXPECT_EQ(test, atomic_read(&p->in_fn), 0);
 }
 
 static void fn_is_never_called_after_stop_returns(struct kunit *test)
@@ -608,14 +584,13 @@ static void fn_is_never_called_after_stop_returns(struct kunit *test)
 
 static void handle_sigkill_is_not_called_on_stop(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 
-	vtsk = vt_run_first_call(test, &p);
-	vt_stop(vtsk, &p);
-	KUNIT_EXPECT_TRUE(test, vt_wait_exited(p.task));
-	KUNIT_EXPECT_EQ(test, atomic_read(&p.kills), 0);
-	vt_probe_put(&p);
+	vtsk = vt_run_first_call(test, p);
+	vt_stop(vtsk, p);
+	KUNIT_EXPECT_TRUE(test, vt_wait_exited(p->task));
+	KUNIT_EXPECT_EQ(test, atomic_read(&p->kills), 0);
 }
 
 static void stop_right_after_start_does_not_hang(struct kunit *test)
@@ -637,22 +612,21 @@ static void stop_right_after_start_does_not_hang(struct kunit *test)
 
 static void worker_exits_and_is_reaped_after_stop(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 	struct pid *pid;
 	unsigned long end;
 
-	vtsk = vt_run_first_call(test, &p);
-	pid = get_task_pid(p.task, PIDTYPE_PID);
-	vt_stop(vtsk, &p);
-	KUNIT_EXPECT_TRUE(test, vt_wait_exited(p.task));
+	vtsk = vt_run_first_call(test, p);
+	pid = get_task_pid(p->task, PIDTYPE_PID);
+	vt_stop(vtsk, p);
+	KUNIT_EXPECT_TRUE(test, vt_wait_exited(p->task));
 	/* A thread reaps itself: its pid goes away without a wait(). */
 	end = jiffies + VT_TIMEOUT;
 	while (pid_has_task(pid, PIDTYPE_PID) && time_before(jiffies, end))
 		usleep_range(100, 200);
 	KUNIT_EXPECT_FALSE(test, pid_has_task(pid, PIDTYPE_PID));
 	put_pid(pid);
-	vt_probe_put(&p);
 }
 
 static int vt_stop_fn(void *data)
@@ -808,16 +782,17 @@ static void stop_wake_and_fn_finishing_race_loses_nothing(struct kunit *test)
 
 static void stop_from_another_thread_than_the_creator(struct kunit *test)
 {
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	struct vhost_task *vtsk;
 	struct task_struct *stopper;
 
-	vtsk = vt_run_first_call(test, &p);
+	vtsk = vt_run_first_call(test, p);
 	stopper = kthread_run(vt_stop_fn, vtsk, "vt-stopper");
 	KUNIT_ASSERT_FALSE(test, IS_ERR(stopper));
-	KUNIT_EXPECT_TRUE(test, vt_wait_exited(p.task));
-	KUNIT_EXPECT_EQ(test, atomic_read(&p.kills), 0);
-	vt_probe_put(&p);
+	/* The stopper stops the task, not .exit. */
+	p->vtsk = NULL;
+	KUNIT_EXPECT_TRUE(test, vt_wait_exited(p->task));
+	KUNIT_EXPECT_EQ(test, atomic_read(&p->kills), 0);
 }
 
 #define VT_MANY 64
@@ -941,18 +916,17 @@ int vhost_task_test_become_limited_user(unsigned long limit)
 static void create_fails_with_eagain_at_rlimit_nproc(struct kunit *test)
 {
 	struct vhost_task *vtsk;
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	int threads;
 
-	vt_probe_init(&p);
 	/* This thread is the user's only task: a limit of 1 is full. */
 	KUNIT_ASSERT_EQ(test, vhost_task_test_become_limited_user(1), 0);
 	threads = get_nr_threads(current);
-	vtsk = vhost_task_create(vt_fn, vt_kill, &p, "vt-nproc");
+	vtsk = vhost_task_create(vt_fn, vt_kill, p, "vt-nproc");
 	KUNIT_EXPECT_TRUE(test, IS_ERR(vtsk));
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(vtsk), -EAGAIN);
 	KUNIT_EXPECT_EQ(test, get_nr_threads(current), threads);
-	KUNIT_EXPECT_EQ(test, atomic_read(&p.calls), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&p->calls), 0);
 	if (!IS_ERR(vtsk))
 		vhost_task_stop(vtsk);
 
@@ -960,24 +934,22 @@ static void create_fails_with_eagain_at_rlimit_nproc(struct kunit *test)
 	task_lock(current->group_leader);
 	current->signal->rlim[RLIMIT_NPROC].rlim_cur = 2;
 	task_unlock(current->group_leader);
-	vtsk = vhost_task_create(vt_fn, vt_kill, &p, "vt-nproc");
+	vtsk = vhost_task_create(vt_fn, vt_kill, p, "vt-nproc");
 	KUNIT_ASSERT_FALSE(test, IS_ERR(vtsk));
 	vhost_task_start(vtsk);
-	KUNIT_EXPECT_TRUE(test, vt_wait_calls(&p, 1));
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	KUNIT_EXPECT_TRUE(test, vt_wait_calls(p, 1));
+	vt_stop(vtsk, p);
 }
 
 static void create_fails_with_erestartnointr_while_a_signal_is_pending(struct kunit *test)
 {
 	struct vhost_task *vtsk;
-	struct vt_probe p;
+	struct vt_probe *p = test->priv;
 	int threads = get_nr_threads(current);
 
-	vt_probe_init(&p);
 	allow_signal(SIGUSR1);
 	send_sig(SIGUSR1, current, 0);
-	vtsk = vhost_task_create(vt_fn, vt_kill, &p, "vt-sigpending");
+	vtsk = vhost_task_create(vt_fn, vt_kill, p, "vt-sigpending");
 	flush_signals(current);
 	disallow_signal(SIGUSR1);
 	KUNIT_EXPECT_TRUE(test, IS_ERR(vtsk));
@@ -987,10 +959,9 @@ static void create_fails_with_erestartnointr_while_a_signal_is_pending(struct ku
 	if (!IS_ERR(vtsk))
 		vhost_task_stop(vtsk);
 
-	vtsk = vt_run(test, &p);
-	KUNIT_EXPECT_TRUE(test, vt_wait_calls(&p, 1));
-	vt_stop(vtsk, &p);
-	vt_probe_put(&p);
+	vtsk = vt_run(test, p);
+	KUNIT_EXPECT_TRUE(test, vt_wait_calls(p, 1));
+	vt_stop(vtsk, p);
 }
 
 static struct kunit_case vhost_task_cases[] = {
@@ -1028,12 +999,42 @@ static struct kunit_case vhost_task_cases[] = {
 	{}
 };
 
+/*
+ * Each case gets a fresh probe in test->priv. Whatever way the case ends,
+ * even by a failed assertion, .exit stops the probe's task if the case left
+ * it running, and drops the reference to the worker that fn took.
+ */
+static int vt_suite_init(struct kunit *test)
+{
+	struct vt_probe *p = kunit_kmalloc(test, sizeof(*p), GFP_KERNEL);
+
+	if (!p)
+		return -ENOMEM;
+	vt_probe_init(p);
+	test->priv = p;
+	return 0;
+}
+
+static void vt_suite_exit(struct kunit *test)
+{
+	struct vt_probe *p = test->priv;
+
+	if (p->vtsk) {
+		vt_release(p);
+		vt_stop(p->vtsk, p);
+	}
+	vt_probe_put(p);
+}
+
 static struct kunit_suite vhost_task_suite = {
 	.name = "vhost_task",
+	.init = vt_suite_init,
+	.exit = vt_suite_exit,
 	.test_cases = vhost_task_cases,
 };
 
-#ifdef CONFIG_VHOST_TASK_RUST
+#if IS_ENABLED(CONFIG_VHOST_TASK_RUST) && !defined(VT_RUST_KUNIT_TESTS)
+/* Where the tree has #[kunit_tests], rust_cases.rs registers the suite itself. */
 static struct kunit_case vhost_task_rust_cases[] = {
 	VT_RUST_CASE(new_user_worker_runs_nothing_until_started),
 	VT_RUST_CASE(user_worker_function_runs_in_the_worker_task),

@@ -4,11 +4,10 @@
 //!
 //! C header: [`include/linux/completion.h`](srctree/include/linux/completion.h)
 //!
-//! 6.12's `kernel` crate has no completion; this is the `kernel::sync::Completion` that
-//! later kernels gained, with the same API, so that [`crate::compat`] picks the tree's own
-//! where there is one and this is built only for 6.12.
+//! Backport for trees without `rust/kernel/sync/completion.rs` (6.12): the part of the
+//! `kernel::sync::Completion` of later kernels that user workers need, with the same API.
 
-use kernel::{bindings, prelude::*, types::Opaque};
+use crate::{bindings, prelude::*, types::Opaque};
 
 /// A `struct completion`: threads wait until it is completed.
 ///
@@ -33,7 +32,7 @@ pub struct Completion {
 // affinity.
 unsafe impl Send for Completion {}
 
-// SAFETY: every operation on a `struct completion` takes its internal lock, so shared references
+// SAFETY: Every operation on a `struct completion` takes its internal lock, so shared references
 // may be used from several threads at once.
 unsafe impl Sync for Completion {}
 

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Helpers for the Rust vhost_task: the macros it needs from <linux/sched.h>.
- * Linked into the tree as rust/helpers/vhost_task_rs.c and included from
- * rust/helpers/helpers.c, so bindgen turns them into
+ * Helpers for the user-worker abstraction, kernel::task::user_worker: the
+ * macros it needs from <linux/sched.h>, which bindgen turns into
  * bindings::set_current_state() and bindings::__set_current_state().
  */
 

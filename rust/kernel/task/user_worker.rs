@@ -5,7 +5,7 @@
 //! C header: [`include/linux/sched/task.h`](srctree/include/linux/sched/task.h)
 //!
 //! A user worker is made by `copy_process()` from the thread that creates it, as a
-//! `PF_USER_WORKER` thread of that thread's process: it shares the process's address space,
+//! `PF_USER_WORKER` thread of that thread's process. It shares the process's address space,
 //! credentials, cgroups, namespaces and signal handlers, shows up in `/proc/<pid>/task`, and
 //! counts against `RLIMIT_NPROC` and the pids controller like any other thread of the process.
 //! Unlike a user thread it never returns to user space: it runs the function it was created
@@ -20,8 +20,55 @@
 //! only make sense on the worker itself, such as taking its signals. It must call
 //! [`WorkerContext::get_signal`] when [`WorkerContext::signal_pending`] says so, and return when
 //! that reports that the process is exiting, or the process cannot finish dying.
+//!
+//! # Examples
+//!
+//! A worker that sleeps until it is told to stop, or until its process is killed:
+//!
+//! ```
+//! use core::sync::atomic::{AtomicBool, Ordering};
+//! use kernel::{c_str, prelude::*, task::user_worker::{NewUserWorker, WorkerContext}};
+//!
+//! #[pin_data]
+//! struct Stop {
+//!     stop: AtomicBool,
+//! }
+//!
+//! fn wait_for_stop(ctx: &WorkerContext, data: &Stop) {
+//!     loop {
+//!         // Set the state before looking, so that a wake-up in between is not lost.
+//!         ctx.set_interruptible();
+//!         if data.stop.load(Ordering::Acquire) {
+//!             break;
+//!         }
+//!         if ctx.signal_pending() && ctx.get_signal() {
+//!             break; // The process is exiting.
+//!         }
+//!         ctx.schedule();
+//!     }
+//!     ctx.set_running();
+//! }
+//!
+//! let data = try_pin_init!(Stop { stop: AtomicBool::new(false) }? Error);
+//! let worker = NewUserWorker::new(c_str!("example"), data, wait_for_stop)?.start();
+//! assert!(!worker.has_exited());
+//!
+//! worker.data().stop.store(true, Ordering::Release);
+//! worker.wake_up();
+//! worker.wait_exited();
+//! assert!(worker.has_exited());
+//! # Ok::<(), Error>(())
+//! ```
 
-use crate::compat::{task_as_raw, ARef, Completion};
+use crate::{
+    bindings,
+    error::from_err_ptr,
+    ffi::c_int,
+    prelude::*,
+    str::CStr,
+    sync::{aref::ARef, Arc, Completion},
+    task::Task,
+};
 use core::{
     ffi::c_void,
     marker::PhantomData,
@@ -29,19 +76,20 @@ use core::{
     ptr,
     sync::atomic::{AtomicBool, Ordering},
 };
-use kernel::{
-    bindings, error::from_err_ptr, ffi::c_int, prelude::*, str::CStr, sync::Arc, task::Task,
-};
 
-/// The clone flags of a user worker: a thread of the creator's process sharing its address
-/// space, filesystem information and signal handlers, which ptrace cannot attach to.
+/// The clone flags of a user worker.
+///
+/// The worker is a thread of the creator's process that shares its address space, filesystem
+/// information and signal handlers, and that ptrace cannot attach to.
 const CLONE_FLAGS: u64 = (bindings::CLONE_FS
     | bindings::CLONE_UNTRACED
     | bindings::CLONE_VM
     | bindings::CLONE_THREAD
     | bindings::CLONE_SIGHAND) as u64;
 
-/// What the handle and the worker thread share: one allocation per worker.
+/// What the handle and the worker thread share.
+///
+/// It is the only allocation a worker makes beyond its task.
 #[pin_data]
 struct Shared<T> {
     /// What the worker runs.
@@ -63,6 +111,35 @@ struct Shared<T> {
 /// Dropping it without [`start`](Self::start) is sound: the thread is then woken up only to
 /// exit without calling its function, and the drop returns once it has done so.
 ///
+/// # Examples
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use kernel::{c_str, prelude::*, task::user_worker::{NewUserWorker, WorkerContext}};
+///
+/// #[pin_data]
+/// struct Count {
+///     n: AtomicU32,
+/// }
+///
+/// fn count(_ctx: &WorkerContext, data: &Count) {
+///     data.n.fetch_add(1, Ordering::Relaxed);
+/// }
+///
+/// let init = || try_pin_init!(Count { n: AtomicU32::new(0) }? Error);
+///
+/// // Dropped before it starts: the thread exits without calling `count`.
+/// let new = NewUserWorker::new(c_str!("example"), init(), count)?;
+/// assert_eq!(new.data().n.load(Ordering::Relaxed), 0);
+/// drop(new);
+///
+/// // Started: `count` runs once in the worker, then the worker exits.
+/// let worker = NewUserWorker::new(c_str!("example"), init(), count)?.start();
+/// worker.wait_exited();
+/// assert_eq!(worker.data().n.load(Ordering::Relaxed), 1);
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// `task` was returned by `copy_process()` for this worker and has not been passed to
@@ -73,9 +150,10 @@ pub struct NewUserWorker<T: Send + Sync + 'static> {
 }
 
 impl<T: Send + Sync + 'static> NewUserWorker<T> {
-    /// Creates a user worker named `name` (truncated to `TASK_COMM_LEN - 1` bytes) in the calling
-    /// thread's process, with `data`. Once started, it runs `func` on the data, then exits; the
-    /// data lives until both the worker and the handle are gone.
+    /// Creates a user worker in the calling thread's process.
+    ///
+    /// The worker is named `name` (truncated to `TASK_COMM_LEN - 1` bytes). Once started, it runs
+    /// `func` on `data`, then exits; the data lives until both the worker and the handle are gone.
     ///
     /// Fails with the error of `data`'s initialiser, `ENOMEM`, or that of `copy_process()`:
     /// `EAGAIN` at `RLIMIT_NPROC`, the thread limit or the pids controller's `pids.max`,
@@ -121,7 +199,7 @@ impl<T: Send + Sync + 'static> NewUserWorker<T> {
         let task = match from_err_ptr(task) {
             Ok(task) => task,
             Err(e) => {
-                // SAFETY: no thread was created, so the reference from `Arc::into_raw` above is
+                // SAFETY: No thread was created, so the reference from `Arc::into_raw` above is
                 // still ours alone.
                 drop(unsafe { Arc::from_raw(arg) });
                 return Err(e);
@@ -132,16 +210,16 @@ impl<T: Send + Sync + 'static> NewUserWorker<T> {
         // up, so it cannot exit and drop its reference while we take ours.
         let task = ARef::from(unsafe { &*task.cast::<Task>() });
 
-        // INVARIANT: the task is new and not woken up; `worker_fn` owns the reference `arg`.
+        // INVARIANT: The task is new and not woken up; `worker_fn` owns the reference `arg`.
         Ok(Self { task, shared })
     }
 
-    /// The worker's task.
+    /// Returns the worker's task.
     pub fn task(&self) -> &Task {
         &self.task
     }
 
-    /// The data the worker shares with this handle.
+    /// Returns the data the worker shares with this handle.
     pub fn data(&self) -> &T {
         &self.shared.data
     }
@@ -153,11 +231,11 @@ impl<T: Send + Sync + 'static> NewUserWorker<T> {
         // once.
         let (task, shared) = unsafe { (ptr::read(&this.task), ptr::read(&this.shared)) };
 
-        // SAFETY: by the type invariant `task` is a new task that has not been woken up, and
+        // SAFETY: By the type invariant `task` is a new task that has not been woken up, and
         // `this` is consumed, so it is woken up only this once.
-        unsafe { bindings::wake_up_new_task(task_as_raw(&task)) };
+        unsafe { bindings::wake_up_new_task(task.as_ptr()) };
 
-        // INVARIANT: the task has been started and will complete `exited`.
+        // INVARIANT: The task has been started and will complete `exited`.
         UserWorker { task, shared }
     }
 }
@@ -166,9 +244,9 @@ impl<T: Send + Sync + 'static> Drop for NewUserWorker<T> {
     fn drop(&mut self) {
         // Released by `wake_up_new_task()`, which the worker's first instruction comes after.
         self.shared.cancelled.store(true, Ordering::Release);
-        // SAFETY: by the type invariant the task is new and not woken up; dropping the handle
+        // SAFETY: By the type invariant the task is new and not woken up; dropping the handle
         // means it is woken up only this once.
-        unsafe { bindings::wake_up_new_task(task_as_raw(&self.task)) };
+        unsafe { bindings::wake_up_new_task(self.task.as_ptr()) };
         self.shared.exited.wait_for_completion();
     }
 }
@@ -188,12 +266,14 @@ pub struct UserWorker<T: Send + Sync + 'static> {
 }
 
 impl<T: Send + Sync + 'static> UserWorker<T> {
-    /// The worker's task. The reference stays valid after the worker has exited.
+    /// Returns the worker's task.
+    ///
+    /// The reference stays valid after the worker has exited.
     pub fn task(&self) -> &Task {
         &self.task
     }
 
-    /// The data the worker shares with this handle.
+    /// Returns the data the worker shares with this handle.
     pub fn data(&self) -> &T {
         &self.shared.data
     }
@@ -219,17 +299,23 @@ impl<T: Send + Sync + 'static> UserWorker<T> {
 ///
 /// Only the worker's function is given one, and it cannot be sent to another thread, so every
 /// method acts on the worker thread, which is `current` when it is called.
+///
+/// # Invariants
+///
+/// It exists only on the stack of a user worker's thread, made by that thread before it calls
+/// its function and gone before the thread exits: `current` is that user worker for as long as
+/// a `WorkerContext` can be used.
 pub struct WorkerContext {
     _not_send: PhantomData<*mut ()>,
 }
 
 impl WorkerContext {
-    /// The worker's task, which is the current task.
+    /// Returns the worker's task, which is the current task.
     pub fn task(&self) -> &Task {
         // SAFETY: `get_current()` has no preconditions.
         let current = unsafe { bindings::get_current() };
-        // SAFETY: the current task is valid while it runs, and `self` cannot leave it (it is
-        // `!Send`), so the reference cannot outlive it.
+        // SAFETY: By the type invariant `current` is the worker, which exits only after `self`
+        // is gone; the returned reference cannot outlive `self`.
         unsafe { &*current.cast::<Task>() }
     }
 
@@ -238,48 +324,61 @@ impl WorkerContext {
         self.task().signal_pending()
     }
 
-    /// Takes the worker's pending signals as the kernel does for a user worker: a stop signal
-    /// stops it (job control and the freezer), a fatal one (SIGKILL, `exit_group`, `exec`,
-    /// a core dump of the process) is reported by returning `true`. The function must then
-    /// return, so that the worker exits and the process can finish dying.
+    /// Takes the worker's pending signals, and returns whether the process is exiting.
+    ///
+    /// The kernel handles them as it does for any user worker: a stop signal stops the worker
+    /// (job control and the freezer); a fatal one (SIGKILL, `exit_group`, `exec`, a core dump
+    /// of the process) is reported by returning `true`. The function must then return, so that
+    /// the worker exits and the process can finish dying.
     pub fn get_signal(&self) -> bool {
         let mut ksig = MaybeUninit::<bindings::ksignal>::uninit();
-        // SAFETY: the current task is a user worker taking its own signals, and `ksig` is valid
+        // SAFETY: The current task is a user worker taking its own signals, and `ksig` is valid
         // for writes.
         unsafe { bindings::get_signal(ksig.as_mut_ptr()) }
     }
 
-    /// Marks the worker as about to sleep: `set_current_state(TASK_INTERRUPTIBLE)`, with the
-    /// full barrier that orders it before the checks that decide whether to sleep, so that a
-    /// wake-up between those checks and [`schedule`](Self::schedule) is not lost.
+    /// Marks the worker as about to sleep, as `set_current_state(TASK_INTERRUPTIBLE)` does.
+    ///
+    /// It comes with the full barrier that orders it before the checks that decide whether to
+    /// sleep, so that a wake-up between those checks and [`schedule`](Self::schedule) is not
+    /// lost.
     pub fn set_interruptible(&self) {
-        // SAFETY: setting the current task's own state has no preconditions.
+        // SAFETY: Setting the current task's own state has no preconditions.
         unsafe { bindings::set_current_state(bindings::TASK_INTERRUPTIBLE) };
     }
 
-    /// Marks the worker as running again: `__set_current_state(TASK_RUNNING)`.
+    /// Marks the worker as running again, as `__set_current_state(TASK_RUNNING)` does.
     pub fn set_running(&self) {
-        // SAFETY: setting the current task's own state has no preconditions.
+        // SAFETY: Setting the current task's own state has no preconditions.
         unsafe { bindings::__set_current_state(bindings::TASK_RUNNING) };
     }
 
     /// Sleeps until woken up if the state is not `TASK_RUNNING`; otherwise yields.
+    ///
+    /// Like every function of the safe API that may sleep (`Mutex::lock`, `CondVar::wait`), it
+    /// must not be called in atomic context, for example while a `SpinLockGuard` is alive. The
+    /// type system cannot prevent that; the kernel reports it ("scheduling while atomic", and
+    /// `might_sleep()` under `CONFIG_DEBUG_ATOMIC_SLEEP`), and it is a bug but not undefined
+    /// behaviour.
     pub fn schedule(&self) {
-        // SAFETY: a user worker may sleep; the function holds no spinlock across this call, as
-        // it could not have taken one through the safe API without releasing it.
+        // SAFETY: `schedule()` may be called from any task context. By the type invariant this
+        // runs in the worker, a task that may sleep; sleeping in atomic context is a bug that
+        // the scheduler reports, not a memory-safety violation.
         unsafe { bindings::schedule() };
     }
 }
 
-/// The worker thread's function, called by `ret_from_fork` with the reference that
-/// [`NewUserWorker::new`] handed over. It never returns: it ends in `do_exit()`.
+/// Runs as the worker thread's function, and never returns.
+///
+/// `ret_from_fork` calls it with the reference that [`NewUserWorker::new`] handed over. It ends
+/// in `do_exit()`.
 ///
 /// # Safety
 ///
 /// `arg` must come from `Arc::<Shared<T>>::into_raw` and its reference be owned by nothing else,
 /// and this must be called in the user worker it was created for.
 unsafe extern "C" fn worker_fn<T: Send + Sync + 'static>(arg: *mut c_void) -> c_int {
-    // SAFETY: the caller hands over the reference.
+    // SAFETY: The caller hands over the reference.
     let shared = unsafe { Arc::<Shared<T>>::from_raw(arg.cast_const().cast()) };
     run(shared);
     // SAFETY: `run` dropped the reference, and nothing of this frame needs dropping: `do_exit`
@@ -287,11 +386,13 @@ unsafe extern "C" fn worker_fn<T: Send + Sync + 'static>(arg: *mut c_void) -> c_
     unsafe { bindings::do_exit(0) }
 }
 
-/// Runs the worker's function unless it was cancelled, then completes `exited` and drops the
-/// worker's reference.
+/// Runs the worker's function unless it was cancelled, then reports the worker as exited.
+///
+/// It completes `exited` and drops the worker's reference.
 fn run<T: Send + Sync + 'static>(shared: Arc<Shared<T>>) {
     // Pairs with the store before `wake_up_new_task()` in `NewUserWorker::drop`.
     if !shared.cancelled.load(Ordering::Acquire) {
+        // INVARIANT: This is the worker's thread, and the context is gone once `func` returns.
         (shared.func)(
             &WorkerContext {
                 _not_send: PhantomData,

@@ -31,7 +31,8 @@ help:
 	@echo '                  STRESS_SCALE=0.1 for the short version)'
 	@echo 'make bench        the C and Rust kernels side by side; BENCH_DOC=1 updates BENCHMARKS.md'
 	@echo 'make check        rustfmt, clippy, checkpatch'
-	@echo 'make patches      the change to the kernel tree as a git format-patch series'
+	@echo 'make patches      the change as a git format-patch series per tree, checked: git am,'
+	@echo '                  checkpatch --strict, each patch builds, clippy, KUnit (PATCHES_QUICK=1: less)'
 	@echo 'make setup        install the missing tools only (for every tree)'
 	@echo
 	@echo 'TREE=6.12 (default) or TREE=7.3 picks the kernel tree; KDIR=/path another copy of one'
@@ -86,8 +87,9 @@ bench: kernel kernel-c
 check: tree
 	@$(S)/check.sh
 
-patches: tree
-	@$(S)/patches.sh
+# A checked series for each supported tree; with TREE= or KDIR=, for that tree only.
+patches: setup
+	@TREE_LIST="$(if $(TREE)$(KDIR),,6.12 7.3)" $(S)/patches.sh
 
 clean:
 	rm -rf build/obj-* build/bzImage* build/initramfs* build/log target

@@ -49,26 +49,31 @@ fetch_deb() {
 	echo "$deb"
 }
 
-if [ "$KDIR" = "$DEFAULT_KDIR" ] && [ ! -f "$KDIR/Makefile" ]; then
+# GET_TREE_DEST=dir unpacks a pristine copy of Debian's tree there instead (scripts/patches.sh),
+# from the package fetched before if there is one.
+dest=${GET_TREE_DEST:-$KDIR}
+if { [ "$KDIR" = "$DEFAULT_KDIR" ] || [ -n "${GET_TREE_DEST:-}" ]; } && [ ! -f "$dest/Makefile" ]; then
 	suite=$(deb_suite "$TREE")
-	rm -rf "$KDIR.tmp"
-	mkdir -p "$KDIR.tmp"
+	rm -rf "$dest.tmp"
+	mkdir -p "$dest.tmp"
 	if [ -z "$suite" ]; then
 		tarball=/usr/src/linux-source-$TREE.tar.xz
 		[ -f "$tarball" ] || die "missing $tarball (Debian package linux-source-$TREE; run 'make setup')"
 		from="Debian's linux-source-$TREE"
 	else
-		deb=$(fetch_deb "$BUILD/apt-$TREE")
+		deb=$(ls "$BUILD/apt-$TREE/deb/"*.deb 2>/dev/null | head -n 1)
+		[ -n "${GET_TREE_DEST:-}" ] && [ -n "$deb" ] || deb=$(fetch_deb "$BUILD/apt-$TREE")
 		rm -rf "$BUILD/apt-$TREE/x"
 		dpkg-deb -x "$deb" "$BUILD/apt-$TREE/x"
 		tarball=$BUILD/apt-$TREE/x/usr/src/linux-source-$TREE.tar.xz
 		[ -f "$tarball" ] || die "$deb has no usr/src/linux-source-$TREE.tar.xz"
 		from="Debian's $(basename "$deb" _all.deb) ($suite)"
 	fi
-	stage "unpacking $(basename "$tarball") into ${KDIR#"$ROOT"/}"
-	tar -C "$KDIR.tmp" --strip-components=1 -xf "$tarball"
+	stage "unpacking $(basename "$tarball") into ${dest#"$ROOT"/}"
+	tar -C "$dest.tmp" --strip-components=1 -xf "$tarball"
 	rm -rf "$BUILD/apt-$TREE/x"
-	mv "$KDIR.tmp" "$KDIR"
-	info "Linux $(tree_version "$KDIR") from $from"
+	mkdir -p "$(dirname "$dest")"
+	mv "$dest.tmp" "$dest"
+	info "Linux $(tree_version "$dest") from $from"
 fi
-check_tree "$KDIR" >/dev/null
+check_tree "$dest" >/dev/null

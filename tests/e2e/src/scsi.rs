@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use vhost::vhost_kern::VhostKernBackend;
 use vhost::{VhostBackend, VhostUserMemoryRegionInfo};
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
-use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use vmm_sys_util::eventfd::EventFd;
 
 const CONFIGFS: &str = "/sys/kernel/config";
@@ -142,7 +142,9 @@ impl ScsiDev {
                 userspace_addr: host as u64,
                 mmap_offset: 0,
                 mmap_handle: -1,
-            }]),
+            }])
+            // Only a vhost-user backend in postcopy returns its mapping bases.
+            .map(|_bases| ()),
             "VHOST_SET_MEM_TABLE",
         )
     }

@@ -5,10 +5,12 @@
 //! The rest of the crate and its tests are the same source on every tree. `src/Kbuild` probes
 //! the tree for each difference and passes a `--cfg` for what the tree has:
 //!
-//! | cfg | the tree has | then | otherwise (6.12) |
-//! |---|---|---|---|
-//! | `vt_init_result` | `PinInit<T, E> for Result<T, E>` (`rust/pin-init`) | [`init_value`] returns `Ok(value)` | `value` (6.12: `PinInit<T, E> for T` with any `E`) |
-//! | `vt_kunit_tests` | `#[kunit_tests]` (`rust/macros/kunit.rs`) | the Rust KUnit cases register their own suite | `vhost_task_kunit.c` registers them |
+//! - `vt_init_result`: the tree has `PinInit<T, E> for Result<T, E>` (`rust/pin-init`), and
+//!   [`init_value`] returns `Ok(value)`; otherwise (6.12, where `PinInit<T, E> for T` holds for
+//!   any `E`) it returns `value`.
+//! - `vt_kunit_tests`: the tree has `#[kunit_tests]` (`rust/macros/kunit.rs`), and the Rust
+//!   KUnit cases register their own suite; otherwise (6.12) `vhost_task_kunit.c` registers
+//!   them.
 //!
 //! What the newer `kernel` crate has and 6.12's lacks (`kernel::sync::aref`,
 //! `kernel::sync::Completion`, `Task::as_ptr()`) is not here: `scripts/link-tree.sh` backports

@@ -17,12 +17,15 @@ int vhost_task_test_become_limited_user(unsigned long nproc);
 
 void vhost_task_rust_test_new_user_worker_runs_nothing_until_started(struct kunit *test);
 void vhost_task_rust_test_user_worker_function_runs_in_the_worker_task(struct kunit *test);
-void vhost_task_rust_test_user_worker_data_lives_until_worker_and_handle_are_gone(struct kunit *test);
+void vhost_task_rust_test_user_worker_data_lives_until_worker_and_handle_are_gone(
+	struct kunit *test);
 void vhost_task_rust_test_dropping_a_never_started_user_worker_runs_nothing(struct kunit *test);
-void vhost_task_rust_test_user_worker_has_exited_only_after_the_function_returned(struct kunit *test);
+void vhost_task_rust_test_user_worker_has_exited_only_after_the_function_returned(
+	struct kunit *test);
 void vhost_task_rust_test_user_worker_task_reference_outlives_the_thread(struct kunit *test);
 void vhost_task_rust_test_user_worker_context_sees_no_signal_when_none_was_sent(struct kunit *test);
-void vhost_task_rust_test_user_worker_create_failure_returns_eagain_and_frees_data(struct kunit *test);
+void vhost_task_rust_test_user_worker_create_failure_returns_eagain_and_frees_data(
+	struct kunit *test);
 void vhost_task_rust_test_vhost_task_wake_reruns_work(struct kunit *test);
 void vhost_task_rust_test_vhost_task_drop_stops_and_waits_for_the_worker(struct kunit *test);
 void vhost_task_rust_test_vhost_task_stop_drops_the_work_before_returning(struct kunit *test);

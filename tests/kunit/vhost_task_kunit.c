@@ -888,8 +888,14 @@ int vhost_task_test_become_limited_user(unsigned long limit)
 
 	if (!new)
 		return -ENOMEM;
-	new->uid = new->euid = new->suid = new->fsuid = KUIDT_INIT(4242);
-	new->gid = new->egid = new->sgid = new->fsgid = KGIDT_INIT(4242);
+	new->uid = KUIDT_INIT(4242);
+	new->euid = new->uid;
+	new->suid = new->uid;
+	new->fsuid = new->uid;
+	new->gid = KGIDT_INIT(4242);
+	new->egid = new->gid;
+	new->sgid = new->gid;
+	new->fsgid = new->gid;
 	free_uid(new->user);
 	new->user = alloc_uid(new->uid);
 	if (!new->user) {

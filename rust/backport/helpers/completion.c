@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * init_completion() for Rust, for trees whose rust/helpers has no
- * completion.c (6.12). Later trees have this very helper upstream, with
- * kernel::sync::Completion on top: scripts/link-tree.sh links this file in as
- * rust/helpers/completion.c only where the tree lacks one.
+ * init_completion() for Rust, backported for trees without it (6.12). Later
+ * trees have this very helper upstream, with kernel::sync::Completion on top.
  */
 
 #include <linux/completion.h>

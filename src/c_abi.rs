@@ -28,17 +28,30 @@ type KillFn = unsafe extern "C" fn(*mut c_void);
 /// between its handle and its thread, and it owns that handle itself, in `state`: one
 /// allocation and one task reference per task, as in C. The allocation keeps itself alive
 /// through that handle until `vhost_task_stop()` takes it out and drops it.
+///
+/// # Invariants
+///
+/// - `task` is set, before the pointer to this is handed out to a C caller, to the task of the
+///   handle in `state`, and never changes afterwards.
+/// - `state` is `Some` from then on until `vhost_task_stop()` takes it, except while
+///   `vhost_task_start()` replaces it; its handle holds a reference to `task` and owns the
+///   allocation this lives in.
+/// - `func` and `handle_sigkill` may be called with `arg` from the worker until
+///   `vhost_task_stop()` returns (the contract of `vhost_task_create()`).
 struct CWork {
     func: WorkFn,
     handle_sigkill: KillFn,
     arg: *mut c_void,
-    /// The worker's task, for `vhost_task_wake()`, which needs nothing else. Set before the
-    /// pointer to this is handed out, never changed afterwards; the handle in `state` holds a
-    /// reference to the task.
+    /// The worker's task, for `vhost_task_wake()`, which needs nothing else.
+    ///
+    /// It is set before the pointer to this is handed out and never changed afterwards; the
+    /// handle in `state` holds a reference to the task.
     task: AtomicPtr<Task>,
+    /// The handle of the task: created, or started.
+    ///
     /// Only `vhost_task_create()` (before the pointer is handed out), `vhost_task_start()` and
     /// `vhost_task_stop()` touch it, which the C callers never run concurrently with each other;
-    /// the worker never does. `None` only while `vhost_task_start()` runs.
+    /// the worker never does. It is `None` only while `vhost_task_start()` runs.
     state: UnsafeCell<Option<State>>,
 }
 
@@ -87,10 +100,11 @@ const _: [unsafe extern "C" fn(*mut bindings::vhost_task); 6] = [
     vhost_task_wake,
 ];
 
-/// Creates an inactive vhost task named `name` in the calling thread's process, which will
-/// call `func(arg)` in its loop and `handle_sigkill(arg)` if the process is killed before the
-/// task is stopped. Returns it, or `ERR_PTR(-errno)`: the error of `copy_process()`, `ENOMEM`,
-/// or `EINVAL` for a null `func`, `handle_sigkill` or `name`.
+/// Creates an inactive vhost task named `name` in the calling thread's process.
+///
+/// The task will call `func(arg)` in its loop, and `handle_sigkill(arg)` if the process is
+/// killed before the task is stopped. Returns it, or `ERR_PTR(-errno)`: the error of
+/// `copy_process()`, `ENOMEM`, or `EINVAL` for a null `func`, `handle_sigkill` or `name`.
 ///
 /// # Safety
 ///
@@ -131,8 +145,9 @@ pub unsafe extern "C" fn vhost_task_create(
     vtsk.cast_mut().cast()
 }
 
-/// Starts a task from `vhost_task_create()`: its loop runs from now on. Starting it again only
-/// warns.
+/// Starts a task from `vhost_task_create()`: its loop runs from now on.
+///
+/// Starting it again only warns.
 ///
 /// # Safety
 ///
@@ -153,9 +168,10 @@ pub unsafe extern "C" fn vhost_task_start(vtsk: *mut bindings::vhost_task) {
     };
 }
 
-/// Stops the task, waits until its worker has exited and frees it. `func` is not called once
-/// this returns, and `handle_sigkill` is not called for this stop. A task that was never
-/// started exits without calling either.
+/// Stops the task, waits until its worker has exited, and frees it.
+///
+/// `func` is not called once this returns, and `handle_sigkill` is not called for this stop.
+/// A task that was never started exits without calling either.
 ///
 /// # Safety
 ///

@@ -31,8 +31,10 @@ use kernel::{
 
 /// The work a vhost task runs.
 pub trait VhostWork: Send + Sync + 'static {
-    /// Runs the pending work, if any, in the worker. Returns whether it did work: if so it is
-    /// called again at once, otherwise the worker sleeps until the next wake-up.
+    /// Runs the pending work, if any, in the worker, and returns whether it did work.
+    ///
+    /// If it did, it is called again at once; otherwise the worker sleeps until the next
+    /// wake-up.
     ///
     /// It is called with the worker's state already set to `TASK_INTERRUPTIBLE`, so that a
     /// wake-up that comes after it looked for work is not lost; work that sleeps must set
@@ -48,11 +50,14 @@ pub trait VhostWork: Send + Sync + 'static {
 #[pin_data]
 struct Inner<W> {
     work: W,
-    /// Set by the owner to make the worker exit. Written under `killed`, read locklessly by the
-    /// worker loop.
+    /// Set by the owner to make the worker exit.
+    ///
+    /// It is written under `killed` and read locklessly by the worker loop.
     stop: AtomicBool,
-    /// Whether the worker took the kill path. Its lock serialises that path with
-    /// [`VhostTask::stop`], so that either `killed()` runs or the stop is seen, never both.
+    /// Whether the worker took the kill path.
+    ///
+    /// Its lock serialises that path with [`VhostTask::stop`], so that either `killed()` runs
+    /// or the stop is seen, never both.
     #[pin]
     killed: Mutex<bool>,
 }
@@ -65,8 +70,9 @@ pub struct NewVhostTask<W: VhostWork> {
 }
 
 impl<W: VhostWork> NewVhostTask<W> {
-    /// Creates a vhost task named `name` in the calling thread's process. See
-    /// [`NewUserWorker::new`] for the errors.
+    /// Creates a vhost task named `name` in the calling thread's process.
+    ///
+    /// See [`NewUserWorker::new`] for the errors.
     pub fn new(name: &CStr, work: W) -> Result<Self> {
         let inner = try_pin_init!(Inner {
             work,
@@ -96,7 +102,9 @@ impl<W: VhostWork> NewVhostTask<W> {
     }
 }
 
-/// A running vhost task. Dropping it stops it, like [`stop`](Self::stop).
+/// A running vhost task.
+///
+/// Dropping it stops it, like [`stop`](Self::stop).
 pub struct VhostTask<W: VhostWork> {
     worker: UserWorker<Inner<W>>,
 }
@@ -122,8 +130,10 @@ impl<W: VhostWork> VhostTask<W> {
         self.worker.has_exited()
     }
 
-    /// Stops the task, and returns once the worker has exited: [`VhostWork::run`] is not called
-    /// afterwards. If the worker was killed meanwhile, only waits for its exit.
+    /// Stops the task, and returns once the worker has exited.
+    ///
+    /// [`VhostWork::run`] is not called afterwards. If the worker was killed meanwhile, this
+    /// only waits for its exit.
     pub fn stop(self) {
         drop(self);
     }

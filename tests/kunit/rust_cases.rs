@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit cases for the Rust layers: [`kernel::task::user_worker`], [`crate::vhost_task`], and what
-//! [`crate::c_abi`] does beyond the upstream C (argument checks, stopping a task that was never
-//! started). Built into the crate with `CONFIG_VHOST_TASK_KUNIT_TEST` as the KUnit suite
+//! KUnit cases for the Rust layers.
+//!
+//! They cover [`kernel::task::user_worker`], [`crate::vhost_task`], and what [`crate::c_abi`]
+//! does beyond the upstream C (argument checks, stopping a task that was never started). Built
+//! into the crate with `CONFIG_VHOST_TASK_KUNIT_TEST` as the KUnit suite
 //! `vhost_task_rust`: registered by `#[kunit_tests]` where the tree has it (7.3), by
 //! `vhost_task_kunit.c` from `rust_cases.h` otherwise (6.12).
 //!

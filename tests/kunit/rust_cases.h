@@ -15,23 +15,23 @@ int vhost_task_test_become_limited_user(unsigned long nproc);
 	{ .run_case = vhost_task_rust_test_##tc, .name = #tc,		\
 	  .module_name = KBUILD_MODNAME }
 
-void vhost_task_rust_test_new_user_worker_runs_nothing_until_started(struct kunit *test);
-void vhost_task_rust_test_user_worker_function_runs_in_the_worker_task(struct kunit *test);
-void vhost_task_rust_test_user_worker_data_lives_until_worker_and_handle_are_gone(
-	struct kunit *test);
-void vhost_task_rust_test_dropping_a_never_started_user_worker_runs_nothing(struct kunit *test);
-void vhost_task_rust_test_user_worker_has_exited_only_after_the_function_returned(
-	struct kunit *test);
-void vhost_task_rust_test_user_worker_task_reference_outlives_the_thread(struct kunit *test);
-void vhost_task_rust_test_user_worker_context_sees_no_signal_when_none_was_sent(struct kunit *test);
-void vhost_task_rust_test_user_worker_create_failure_returns_eagain_and_frees_data(
-	struct kunit *test);
-void vhost_task_rust_test_vhost_task_wake_reruns_work(struct kunit *test);
-void vhost_task_rust_test_vhost_task_drop_stops_and_waits_for_the_worker(struct kunit *test);
-void vhost_task_rust_test_vhost_task_stop_drops_the_work_before_returning(struct kunit *test);
-void vhost_task_rust_test_never_started_vhost_task_drops_work_unrun(struct kunit *test);
-void vhost_task_rust_test_c_abi_rejects_null_arguments_with_einval(struct kunit *test);
-void vhost_task_rust_test_c_abi_stop_of_a_never_started_task_returns(struct kunit *test);
-void vhost_task_rust_test_c_abi_start_twice_is_ignored(struct kunit *test);
+/* The exported wrapper of case tc of rust_cases.rs (trees without #[kunit_tests]). */
+#define VT_RUST_CASE_DECL(tc) void vhost_task_rust_test_##tc(struct kunit *test)
+
+VT_RUST_CASE_DECL(new_user_worker_runs_nothing_until_started);
+VT_RUST_CASE_DECL(user_worker_function_runs_in_the_worker_task);
+VT_RUST_CASE_DECL(user_worker_data_lives_until_worker_and_handle_are_gone);
+VT_RUST_CASE_DECL(dropping_a_never_started_user_worker_runs_nothing);
+VT_RUST_CASE_DECL(user_worker_has_exited_only_after_the_function_returned);
+VT_RUST_CASE_DECL(user_worker_task_reference_outlives_the_thread);
+VT_RUST_CASE_DECL(user_worker_context_sees_no_signal_when_none_was_sent);
+VT_RUST_CASE_DECL(user_worker_create_failure_returns_eagain_and_frees_data);
+VT_RUST_CASE_DECL(vhost_task_wake_reruns_work);
+VT_RUST_CASE_DECL(vhost_task_drop_stops_and_waits_for_the_worker);
+VT_RUST_CASE_DECL(vhost_task_stop_drops_the_work_before_returning);
+VT_RUST_CASE_DECL(never_started_vhost_task_drops_work_unrun);
+VT_RUST_CASE_DECL(c_abi_rejects_null_arguments_with_einval);
+VT_RUST_CASE_DECL(c_abi_stop_of_a_never_started_task_returns);
+VT_RUST_CASE_DECL(c_abi_start_twice_is_ignored);
 
 #endif /* _VHOST_TASK_RUST_CASES_H */

@@ -13,7 +13,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all help setup tree kernel kernel-c kernel-debug run test kunit kunit-c \
+.PHONY: all help setup tree kernel kernel-c kernel-debug kernel-debug-c run test kunit kunit-c \
 	kunit-both e2e e2e-c test-debug stress bench check patches clean distclean
 
 all: kernel
@@ -52,6 +52,10 @@ kernel-c: setup
 
 kernel-debug: setup
 	@$(S)/build-kernel.sh debug
+
+# The debug kernel with the C vhost_task, to compare fault points (scripts/fault-diff.sh).
+kernel-debug-c: setup
+	@$(S)/build-kernel.sh debug-c
 
 run: kernel
 	@$(S)/run-demo.sh

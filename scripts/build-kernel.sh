@@ -5,6 +5,8 @@
 #   rust   base + test fragments, Rust vhost_task   -> build/bzImage
 #   c      the same with the C vhost_task           -> build/bzImage-c
 #   debug  rust + lockdep/KASAN/kmemleak            -> build/bzImage-debug
+#   debug-c  the same with the C vhost_task          -> build/bzImage-debug-c
+#            (for scripts/fault-diff.sh and 'STRESS_IMAGE=build/bzImage-debug-c make stress')
 . "$(dirname "$0")/lib.sh"
 
 variant=${1:-rust}
@@ -12,7 +14,8 @@ case $variant in
 rust) frags=(base test) ;;
 c) frags=(base test c) ;;
 debug) frags=(base test debug) ;;
-*) die "unknown kernel variant '$variant' (rust, c or debug)" ;;
+debug-c) frags=(base test debug c) ;;
+*) die "unknown kernel variant '$variant' (rust, c, debug or debug-c)" ;;
 esac
 
 need "$(llvm_tool clang)" "$(llvm_tool ld.lld)" "$(llvm_tool llvm-ar)" flex bison bc pahole ccache \

@@ -15,14 +15,13 @@
 //!   calls [`VhostWork::killed`] once, unless a stop came first, and exits. A later stop then
 //!   only waits for that exit.
 //!
-//! This is the semantics of the C `kernel/vhost_task.c`, line for line.
+//! This is the semantics of the C `kernel/vhost_task.c`, line for line, with one atomic in place
+//! of its `exit_mutex` and flag bits.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 use kernel::{
-    new_mutex,
     prelude::*,
     str::CStr,
-    sync::Mutex,
     task::{
         user_worker::{NewUserWorker, UserWorker, WorkerContext},
         Task,
@@ -46,20 +45,23 @@ pub trait VhostWork: Send + Sync + 'static {
     fn killed(&self);
 }
 
+/// How a task ended, in [`Inner::end`]: not yet.
+const RUNNING: u8 = 0;
+/// The owner stopped it: [`VhostWork::killed`] is not called.
+const STOPPED: u8 = 1;
+/// The owner's process was killed first: [`VhostWork::killed`] is called.
+const KILLED: u8 = 2;
+
 /// The state the owner and the worker share.
 #[pin_data]
 struct Inner<W> {
     work: W,
-    /// Set by the owner to make the worker exit.
+    /// How the task ended: [`RUNNING`], then [`STOPPED`] or [`KILLED`], whichever comes first.
     ///
-    /// It is written under `killed` and read locklessly by the worker loop.
-    stop: AtomicBool,
-    /// Whether the worker took the kill path.
-    ///
-    /// Its lock serialises that path with [`VhostTask::stop`], so that either `killed()` runs
-    /// or the stop is seen, never both.
-    #[pin]
-    killed: Mutex<bool>,
+    /// One compare-and-exchange from [`RUNNING`] decides between a stop and the kill path, so
+    /// that either `killed()` runs or the stop is seen, never both. The C implementation
+    /// decides the same with a mutex and two flag bits.
+    end: AtomicU8,
 }
 
 /// A vhost task that has been created but not started.
@@ -76,8 +78,7 @@ impl<W: VhostWork> NewVhostTask<W> {
     pub fn new(name: &CStr, work: W) -> Result<Self> {
         let inner = try_pin_init!(Inner {
             work,
-            stop: AtomicBool::new(false),
-            killed <- new_mutex!(false, "vhost_task::killed"),
+            end: AtomicU8::new(RUNNING),
         }? Error);
         Ok(Self {
             worker: NewUserWorker::new(name, inner, worker_loop::<W>)?,
@@ -142,14 +143,15 @@ impl<W: VhostWork> VhostTask<W> {
 impl<W: VhostWork> Drop for VhostTask<W> {
     fn drop(&mut self) {
         let inner = self.worker.data();
+        // Unless the kill path came first. The full barrier of the exchange pairs with the one
+        // in `set_interruptible()` in the loop: either the worker sees the stop, or this sees
+        // it about to sleep and wakes it up.
+        if inner
+            .end
+            .compare_exchange(RUNNING, STOPPED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
         {
-            let killed = inner.killed.lock();
-            if !*killed {
-                inner.stop.store(true, Ordering::SeqCst);
-                // Its barrier pairs with the one in `set_interruptible()` in the loop: either the
-                // worker sees `stop`, or this sees it about to sleep and wakes it up.
-                self.worker.wake_up();
-            }
+            self.worker.wake_up();
         }
         self.worker.wait_exited();
     }
@@ -166,7 +168,7 @@ fn worker_loop<W: VhostWork>(ctx: &WorkerContext, inner: &Inner<W>) {
         // whoever queues work after `run()` found none.
         ctx.set_interruptible();
 
-        if inner.stop.load(Ordering::SeqCst) {
+        if inner.end.load(Ordering::SeqCst) == STOPPED {
             ctx.set_running();
             break;
         }
@@ -176,11 +178,13 @@ fn worker_loop<W: VhostWork>(ctx: &WorkerContext, inner: &Inner<W>) {
         }
     }
 
-    let mut killed = inner.killed.lock();
     // If a stop and a SIGKILL race, the SIGKILL can be ignored: the owner has already stopped
     // queueing work and flushed it when it stops the task.
-    if !inner.stop.load(Ordering::SeqCst) {
-        *killed = true;
+    if inner
+        .end
+        .compare_exchange(RUNNING, KILLED, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+    {
         inner.work.killed();
     }
 }

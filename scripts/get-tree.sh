@@ -61,7 +61,7 @@ if { [ "$KDIR" = "$DEFAULT_KDIR" ] || [ -n "${GET_TREE_DEST:-}" ]; } && [ ! -f "
 		[ -f "$tarball" ] || die "missing $tarball (Debian package linux-source-$TREE; run 'make setup')"
 		from="Debian's linux-source-$TREE"
 	else
-		deb=$(ls "$BUILD/apt-$TREE/deb/"*.deb 2>/dev/null | head -n 1)
+		deb=$(ls "$BUILD/apt-$TREE/deb/"*.deb 2>/dev/null | head -n 1 || true)
 		[ -n "${GET_TREE_DEST:-}" ] && [ -n "$deb" ] || deb=$(fetch_deb "$BUILD/apt-$TREE")
 		rm -rf "$BUILD/apt-$TREE/x"
 		dpkg-deb -x "$deb" "$BUILD/apt-$TREE/x"

@@ -1052,7 +1052,7 @@ static struct kunit_case vhost_task_rust_cases[] = {
 	VT_RUST_CASE(user_worker_create_failure_returns_eagain_and_frees_data),
 	VT_RUST_CASE(vhost_task_wake_reruns_work),
 	VT_RUST_CASE(vhost_task_drop_stops_and_waits_for_the_worker),
-	VT_RUST_CASE(vhost_task_stop_drops_the_work_before_returning),
+	VT_RUST_CASE(vhost_task_work_is_dropped_once_the_stopped_worker_is_gone),
 	VT_RUST_CASE(never_started_vhost_task_drops_work_unrun),
 	VT_RUST_CASE(c_abi_rejects_null_arguments_with_einval),
 	VT_RUST_CASE(c_abi_stop_of_a_never_started_task_returns),

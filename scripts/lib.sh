@@ -146,6 +146,16 @@ kmake() {
 		CC="ccache clang$LLVM_SUFFIX" "$@"
 }
 
+# kunit.py exec of kernel tree $1 on the kernel built in $2, suites matching glob $3, under
+# the project's QEMU (TCG only); further arguments go to kunit.py. Its output goes to stdout.
+kunit_py_exec() {
+	local tree=$1 build=$2 glob=$3
+	shift 3
+	(cd "$tree" && PATH="$ROOT/tests/kunit/bin:$PATH" python3 tools/testing/kunit/kunit.py exec \
+		"$glob" --build_dir "$build" --arch x86_64 \
+		--qemu_config "$ROOT/tests/kunit/qemu_x86_64.py" --timeout 1200 "$@")
+}
+
 # The pinned toolchain for every rustc/cargo the scripts run, wherever KDIR is.
 RUSTUP_TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$ROOT/rust-toolchain.toml")
 export RUSTUP_TOOLCHAIN

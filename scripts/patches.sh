@@ -120,6 +120,16 @@ MSG
 	esac
 }
 
+# git in the series tree $tree (of the caller), as the signing identity.
+g() { git -C "$tree" -c user.name="$name" -c user.email="$email" "$@"; }
+
+# make in the series tree $tree, build directory $sobj (of the caller), into log $1.
+series_make() {
+	local log=$1
+	shift
+	KDIR=$tree logged "$log" kmake "$sobj" "$@"
+}
+
 # The pristine tree of TREE as a git repository, at build/series/linux-source-TREE: the
 # same path relative to its build directory as the development tree has, so that the
 # compiler cache serves both.
@@ -157,7 +167,6 @@ make_series() {
 	version=$(tree_version "$tree")
 	out=$BUILD/patches/$TREE
 	stage "patches for Linux $version in ${out#"$ROOT"/}"
-	g() { git -C "$tree" -c user.name="$name" -c user.email="$email" "$@"; }
 	g checkout -q -f -B vt-series vt-base
 	g clean -q -fd
 	for part in backport helpers abstraction vhost tests; do
@@ -219,7 +228,6 @@ check_series() {
 	tree=$BUILD/series/linux-source-$TREE
 	out=$BUILD/patches/$TREE
 	stage "checking the patches for Linux $TREE"
-	g() { git -C "$tree" -c user.name="$name" -c user.email="$email" "$@"; }
 
 	g checkout -q -f -B vt-am vt-base
 	g clean -q -fd
@@ -257,23 +265,21 @@ check_series() {
 		g checkout -q "$c"
 		start=$(date +%s)
 		cp "$config" "$sobj/.config"
-		if KDIR=$tree logged "$BUILD/log/patches-build-$TREE.log" \
-			bash -c '. "$1/scripts/lib.sh"; kmake "$2" olddefconfig && kmake "$2" bzImage' _ "$ROOT" "$sobj"; then
+		if series_make "$BUILD/log/patches-build-$TREE.log" olddefconfig &&
+			series_make "$BUILD/log/patches-build-$TREE.log" bzImage; then
 			ok "patch $i/$total builds ($(($(date +%s) - start)) s): $(g log -1 --format=%s)"
 		else
 			bad "patch $i/$total does not build: $(g log -1 --format=%s) (build/log/patches-build-$TREE.log)"
 			return
 		fi
 	done
-	if KDIR=$tree logged "$BUILD/log/patches-rustfmt-$TREE.log" \
-		bash -c '. "$1/scripts/lib.sh"; kmake "$2" rustfmtcheck' _ "$ROOT" "$sobj"; then
+	if series_make "$BUILD/log/patches-rustfmt-$TREE.log" rustfmtcheck; then
 		ok "make rustfmtcheck on the whole series"
 	else
 		bad "make rustfmtcheck (build/log/patches-rustfmt-$TREE.log)"
 	fi
 	start=$(date +%s)
-	if KDIR=$tree logged "$BUILD/log/patches-clippy-$TREE.log" \
-		bash -c '. "$1/scripts/lib.sh"; kmake "$2" CLIPPY=1 bzImage' _ "$ROOT" "$sobj" &&
+	if series_make "$BUILD/log/patches-clippy-$TREE.log" CLIPPY=1 bzImage &&
 		! grep -E '^(warning|error)' "$BUILD/log/patches-clippy-$TREE.log"; then
 		ok "make CLIPPY=1 on the whole series: no warning ($(($(date +%s) - start)) s)"
 	else
@@ -282,9 +288,7 @@ check_series() {
 	local glob log
 	for glob in 'vhost_task*' 'rust_doctests_kernel.*user_worker*'; do
 		log=$BUILD/log/patches-kunit-$TREE-${glob%%[.*]*}.log
-		(cd "$tree" && PATH="$ROOT/tests/kunit/bin:$PATH" python3 tools/testing/kunit/kunit.py exec \
-			"$glob" --build_dir "$sobj" --arch x86_64 \
-			--qemu_config "$ROOT/tests/kunit/qemu_x86_64.py" --timeout 1200) >"$log" 2>&1 || true
+		kunit_py_exec "$tree" "$sobj" "$glob" >"$log" 2>&1 || true
 		if grep -qE 'Testing complete\. Ran [0-9]+ tests: passed: [0-9]+$' "$log"; then
 			ok "KUnit '$glob' on the whole series: $(grep -oE 'Ran [0-9]+ tests: passed: [0-9]+$' "$log")"
 		else

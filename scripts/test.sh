@@ -89,10 +89,7 @@ kunit_exec() {
 	local v=$1 s=$2 glob=$3
 	local json=$BUILD/log/$s.json log=$BUILD/log/$s.log
 	rm -f "$json"
-	(cd "$KDIR" && PATH="$ROOT/tests/kunit/bin:$PATH" python3 tools/testing/kunit/kunit.py exec "$glob" \
-		--build_dir "$(objdir "$v")" --arch x86_64 \
-		--qemu_config "$ROOT/tests/kunit/qemu_x86_64.py" --timeout 1200 \
-		--json="$json") >"$log" 2>&1 || true
+	kunit_py_exec "$KDIR" "$(objdir "$v")" "$glob" --json="$json" >"$log" 2>&1 || true
 	# The guest's whole console, which the next kunit.py run in this build dir overwrites.
 	cp "$(objdir "$v")/test.log" "$BUILD/log/$s.console.log" 2>/dev/null || true
 	grep -E 'Testing complete|Ran [0-9]+ tests' "$log" | sed 's/^\[[0-9:]*\] /    /' >&2 || true

@@ -33,14 +33,34 @@ const RESP_LEN: usize = 108;
 
 /// The LIO objects of the test target; removed again on drop.
 pub struct Target {
-    core: String,
     tpg: String,
-    lun: String,
+    /// The ramdisk backstore and the LUN that maps it, when there is one.
+    lun: Option<(String, String)>,
 }
 
 impl Target {
     /// A ramdisk backstore, the vhost WWPN and TPG with the ramdisk as LUN 0, and a nexus.
     pub fn new() -> Result<Target, String> {
+        Self::make(true)
+    }
+
+    /// The vhost WWPN and TPG and a nexus, but no LUN: LIO answers LUN 0 from its virtual
+    /// LUN 0 (read-only, empty), which is enough for `INQUIRY`.
+    ///
+    /// For a lockdep kernel that must go on checking after `VHOST_SCSI_SET_ENDPOINT`: that
+    /// takes `tpg->tv_tpg_mutex` and then, in `configfs_depend_item()`, the inode lock of
+    /// configfs' `target` directory, which shares its lockdep class with every configfs
+    /// directory. Mapping a LUN (a symlink: a LUN directory's inode lock, then `tv_tpg_mutex`
+    /// in `vhost_scsi_port_link()`) or removing the target (`rmdir`: a directory's inode lock,
+    /// then `frag_sem`, which the nexus store holds while it takes `tv_tpg_mutex`) closes a
+    /// cycle of classes, so lockdep reports a deadlock between two different inodes and turns
+    /// itself off for the rest of the boot. Hence no LUN, and such a caller leaks the target
+    /// (`std::mem::forget`) rather than remove it.
+    pub fn without_lun() -> Result<Target, String> {
+        Self::make(false)
+    }
+
+    fn make(with_lun: bool) -> Result<Target, String> {
         if !std::path::Path::new(&format!("{CONFIGFS}/target")).exists() {
             let r = std::process::Command::new("/bin/busybox")
                 .args(["mount", "-t", "configfs", "configfs", CONFIGFS])
@@ -48,17 +68,23 @@ impl Target {
                 .ctx("mount configfs")?;
             ensure(r.success(), || "mounting configfs failed".into())?;
         }
-        let t = Target {
-            core: format!("{CONFIGFS}/target/core/rd_mcp_0/vt_disk"),
+        let mut t = Target {
             tpg: format!("{CONFIGFS}/target/vhost/{WWPN}/tpgt_{TPGT}"),
-            lun: format!("{CONFIGFS}/target/vhost/{WWPN}/tpgt_{TPGT}/lun/lun_0"),
+            lun: None,
         };
-        fs::create_dir_all(&t.core).ctx("backstore")?;
-        // 256 pages of 4 KiB: a 1 MiB ramdisk.
-        fs::write(format!("{}/control", t.core), "rd_pages=256").ctx("backstore control")?;
-        fs::write(format!("{}/enable", t.core), "1").ctx("backstore enable")?;
-        fs::create_dir_all(&t.lun).ctx("lun")?;
-        std::os::unix::fs::symlink(&t.core, format!("{}/vt_port", t.lun)).ctx("lun link")?;
+        if with_lun {
+            let core = format!("{CONFIGFS}/target/core/rd_mcp_0/vt_disk");
+            let lun = format!("{}/lun/lun_0", t.tpg);
+            fs::create_dir_all(&core).ctx("backstore")?;
+            t.lun = Some((core.clone(), lun.clone()));
+            // 256 pages of 4 KiB: a 1 MiB ramdisk.
+            fs::write(format!("{core}/control"), "rd_pages=256").ctx("backstore control")?;
+            fs::write(format!("{core}/enable"), "1").ctx("backstore enable")?;
+            fs::create_dir_all(&lun).ctx("lun")?;
+            std::os::unix::fs::symlink(&core, format!("{lun}/vt_port")).ctx("lun link")?;
+        } else {
+            fs::create_dir_all(&t.tpg).ctx("tpg")?;
+        }
         fs::write(format!("{}/nexus", t.tpg), NEXUS).ctx("nexus")?;
         Ok(t)
     }
@@ -67,11 +93,15 @@ impl Target {
 impl Drop for Target {
     fn drop(&mut self) {
         let _ = fs::write(format!("{}/nexus", self.tpg), "NULL");
-        let _ = fs::remove_file(format!("{}/vt_port", self.lun));
-        let _ = fs::remove_dir(&self.lun);
+        if let Some((_, lun)) = &self.lun {
+            let _ = fs::remove_file(format!("{lun}/vt_port"));
+            let _ = fs::remove_dir(lun);
+        }
         let _ = fs::remove_dir(&self.tpg);
         let _ = fs::remove_dir(format!("{CONFIGFS}/target/vhost/{WWPN}"));
-        let _ = fs::remove_dir(&self.core);
+        if let Some((core, _)) = &self.lun {
+            let _ = fs::remove_dir(core);
+        }
     }
 }
 
@@ -202,7 +232,10 @@ impl ScsiDev {
         };
         w(req_a, &req)?;
         w(out_a, out)?;
-        w(resp_a, &[0u8; RESP_LEN])?;
+        // Not zeros, which are what a good completion writes: a field the device did not write
+        // shows.
+        w(resp_a, &[0xffu8; RESP_LEN])?;
+        w(in_a, &vec![0xa5u8; in_len])?;
 
         let mut bufs = vec![Buf {
             addr: req_a,
@@ -286,6 +319,19 @@ impl ScsiDev {
             )
         })?;
         Ok(c.data)
+    }
+}
+
+impl ScsiDev {
+    /// INQUIRY of LUN 0 through queue `q`; returns the T10 vendor identification (bytes 8-15
+    /// of the standard data, "LIO-ORG " for LIO).
+    pub fn inquiry_vendor(&mut self, q: usize) -> Result<String, String> {
+        const LEN: u8 = 36;
+        let c = self.command(q, &[0x12, 0, 0, 0, LEN, 0], &[], LEN.into())?;
+        ensure(c.response == 0 && c.status == 0, || {
+            format!("INQUIRY: response {} status {:#x}", c.response, c.status)
+        })?;
+        Ok(String::from_utf8_lossy(&c.data[8..16]).into_owned())
     }
 }
 

@@ -347,10 +347,7 @@ pub fn walk(path: Path) -> CaseResult {
     // in place: a LUN or removing the target makes lockdep report configfs against vhost-scsi
     // (see `Target::without_lun`), after which it would check nothing more in this boot.
     if matches!(path, Path::ScsiSetOwner | Path::ScsiNewWorker) {
-        static SCSI_TARGET: std::sync::Once = std::sync::Once::new();
-        let mut made = Ok(());
-        SCSI_TARGET.call_once(|| made = scsi::Target::without_lun().map(std::mem::forget));
-        made?;
+        std::mem::forget(scsi::Target::without_lun()?);
     }
     let mut kmsg = Kmsg::from_now().ctx("/dev/kmsg")?;
     let mut errnos: BTreeMap<String, u32> = BTreeMap::new();

@@ -55,7 +55,7 @@ impl Target {
     /// then `frag_sem`, which the nexus store holds while it takes `tv_tpg_mutex`) closes a
     /// cycle of classes, so lockdep reports a deadlock between two different inodes and turns
     /// itself off for the rest of the boot. Hence no LUN, and such a caller leaks the target
-    /// (`std::mem::forget`) rather than remove it.
+    /// (`std::mem::forget`) rather than remove it; a later call finds it and uses it.
     pub fn without_lun() -> Result<Target, String> {
         Self::make(false)
     }
@@ -84,6 +84,11 @@ impl Target {
             std::os::unix::fs::symlink(&core, format!("{lun}/vt_port")).ctx("lun link")?;
         } else {
             fs::create_dir_all(&t.tpg).ctx("tpg")?;
+            // Left in place by an earlier process (see `without_lun`): use it as it is. Reading
+            // `nexus` fails with ENODEV while there is none.
+            if fs::read_to_string(format!("{}/nexus", t.tpg)).is_ok() {
+                return Ok(t);
+            }
         }
         fs::write(format!("{}/nexus", t.tpg), NEXUS).ctx("nexus")?;
         Ok(t)

@@ -5,25 +5,32 @@
 # diff of the allocation sites, in order (n left out, so that one extra allocation shows
 # as one line). Both images need CONFIG_FAULT_INJECTION, FAILSLAB, FAIL_PAGE_ALLOC and
 # FAULT_INJECTION_DEBUG_FS, as the debug kernel has; the Rust one is the default first.
-#   fault-diff.sh IMAGE_A IMAGE_B [FILTER]
+# Instead of an image, the log of an earlier run on it (build/log/stress-debug.log after
+# 'make stress') compares without booting again.
+#   fault-diff.sh IMAGE_A|LOG_A IMAGE_B|LOG_B [FILTER]
 # FILTER picks the paths (default "fault_": all). Exits 0 if the sites are the same, 1 if
 # they differ, 2 if a run failed. Logs: build/log/fault-diff/.
 . "$(dirname "$0")/lib.sh"
 
-[ $# -ge 2 ] || die "usage: fault-diff.sh IMAGE_A IMAGE_B [FILTER]"
+[ $# -ge 2 ] || die "usage: fault-diff.sh IMAGE_A|LOG_A IMAGE_B|LOG_B [FILTER]"
 filter=${3:-fault_}
 dir=$BUILD/log/fault-diff
 rm -rf "$dir"
 mkdir -p "$dir"
-e2e=$("$ROOT/scripts/build-e2e.sh")
+[[ $1 == *.log && $2 == *.log ]] || e2e=$("$ROOT/scripts/build-e2e.sh")
 
 run() {
 	local image=$1 name=$2 rc=0
-	[ -f "$image" ] || die "no kernel image $image"
-	stage "fault injection on $image"
-	"$ROOT/scripts/vm.sh" --image "$image" --timeout 14400 --log "$dir/$name.log" \
-		--append "vt.e2e=$e2e vt.scale=1 vt.filter=$filter log_buf_len=16M" \
-		--hostfs "$ROOT/tests/guest/stress.sh" >/dev/null 2>&1 || rc=$?
+	[ -f "$image" ] || die "no kernel image or log $image"
+	if [[ $image == *.log ]]; then
+		stage "fault points of the earlier run in $image"
+		cp "$image" "$dir/$name.log"
+	else
+		stage "fault injection on $image"
+		"$ROOT/scripts/vm.sh" --image "$image" --timeout 14400 --log "$dir/$name.log" \
+			--append "vt.e2e=$e2e vt.scale=1 vt.filter=$filter log_buf_len=16M" \
+			--hostfs "$ROOT/tests/guest/stress.sh" >/dev/null 2>&1 || rc=$?
+	fi
 	if grep -q '^ok [0-9]* fault_.* # SKIP' "$dir/$name.log"; then
 		grep -m1 '# SKIP' "$dir/$name.log" | sed 's/.*# SKIP /    cannot compare: /' >&2
 		return 2

@@ -31,8 +31,13 @@ else
 	[ -f "$image" ] || die "no kernel image $image"
 	case $(basename "$image") in
 	bzImage) variant=rust ;;
-	bzImage-*) variant=$(basename "$image" | sed 's/^bzImage-//; s/[^A-Za-z0-9_]/_/g') ;;
-	*) variant=$(basename "$image" | sed 's/[^A-Za-z0-9_]/_/g') ;;
+	bzImage-*) variant=$(basename "$image" | sed 's/^bzImage-//') ;;
+	*) variant=$(basename "$image") ;;
+	esac
+	# test.sh runs a stress suite per kernel variant of build-kernel.sh.
+	case $variant in
+	rust | c | debug | debug-c) ;;
+	*) die "stress: $image is not a kernel of build-kernel.sh (bzImage, bzImage-c, bzImage-debug, bzImage-debug-c)" ;;
 	esac
 fi
 

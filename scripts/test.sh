@@ -218,8 +218,8 @@ suite_stress() {
 	tap_results "stress-$v" "$log" "$rc" || return 0
 	grep -E '^# fault points:' "$log" | sed 's/^# /    /' >&2 || true
 	grep -E '^not ok' "$log" | sed 's/^/    /' >&2 || true
-	if [ "$v" = debug ]; then
-		check "stress-debug.fault_injection_is_available" \
+	if [[ $v == debug* ]]; then
+		check "stress-$v.fault_injection_is_available" \
 			eval "! grep -q '^ok [0-9]* fault_.* # SKIP' '$log'"
 	fi
 	check "stress-$v.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
@@ -236,7 +236,7 @@ run_suite() {
 	kunit-rust | kunit-c | kunit-debug) suite_kunit "${1#kunit-}" ;;
 	e2e-rust | e2e-c) suite_e2e "${1#e2e-}" ;;
 	lint) suite_lint ;;
-	stress-rust | stress-c | stress-debug) suite_stress "${1#stress-}" ;;
+	stress-rust | stress-c | stress-debug | stress-debug-c) suite_stress "${1#stress-}" ;;
 	*) die "unknown suite '$1'" ;;
 	esac
 }
@@ -280,14 +280,13 @@ done
 
 # Build what the suites need first, tree by tree.
 for st in "${SUPPORTED_TREES[@]}"; do
-	for v in rust c debug; do
+	for v in rust c debug debug-c; do
 		for p in "${plan[@]}"; do
-			case $p in
-			*-"$v $st")
+			# "kunit-c 6.12": the suite's variant is what follows its first dash.
+			if [ "${p#*-}" = "$v $st" ]; then
 				in_tree "$st" "$ROOT/scripts/build-kernel.sh" "$v"
 				break
-				;;
-			esac
+			fi
 		done
 	done
 done

@@ -46,6 +46,14 @@ run "$2" b || exit 2
 stage "fault points: $1 | $2"
 join -t: -a1 -a2 -e '-' -o 0,1.2,2.2 <(sort "$dir/a.points") <(sort "$dir/b.points") |
 	awk -F: '{ printf "    %-24s %6s %6s%s\n", $1, $2, $3, ($2 != $3 ? "   differ" : "") }' >&2
+# What vhost_task itself allocates, whatever n hit it: the distinct first frames of the
+# failed allocations made under vhost_task_create(), per path.
+for n in a b; do
+	sed -nE '/: ENOMEM: .*vhost_task_create/s/^([^:]*): ENOMEM: ([a-z_]*) ([^ ]*).*/\1: \2 \3/p' \
+		"$dir/$n.sites" | sort -u >"$dir/$n.own"
+done
+stage "allocations under vhost_task_create(), distinct: $1 | $2"
+diff -y -W 160 "$dir/a.own" "$dir/b.own" | sed 's/^/    /' >&2 || true
 if diff -u --label "$1" --label "$2" "$dir/a.sites" "$dir/b.sites" >"$dir/sites.diff"; then
 	info "the allocation sites are the same, in the same order"
 	exit 0

@@ -344,10 +344,11 @@ pub fn walk(path: Path) -> CaseResult {
     configure()?;
     let label = path.label();
     // vhost-scsi talks to a LIO target without a mapped LUN, set up once per boot and left
-    // in place: a LUN or removing the target makes lockdep report configfs against vhost-scsi
-    // (see `Target::without_lun`), after which it would check nothing more in this boot.
+    // in place: a LUN or removing the target makes lockdep report configfs against
+    // vhost-scsi (see `scsi::lasting_target_without_lun`), after which it would check
+    // nothing more in this boot.
     if matches!(path, Path::ScsiSetOwner | Path::ScsiNewWorker) {
-        std::mem::forget(scsi::Target::without_lun()?);
+        scsi::lasting_target_without_lun()?;
     }
     let mut kmsg = Kmsg::from_now().ctx("/dev/kmsg")?;
     let mut errnos: BTreeMap<String, u32> = BTreeMap::new();

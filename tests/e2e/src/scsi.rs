@@ -33,63 +33,38 @@ const RESP_LEN: usize = 108;
 
 /// The LIO objects of the test target; removed again on drop.
 pub struct Target {
+    core: String,
     tpg: String,
-    /// The ramdisk backstore and the LUN that maps it, when there is one.
-    lun: Option<(String, String)>,
+    lun: String,
+}
+
+/// Mounts configfs unless it is there, and returns the vhost TPG's directory.
+fn configfs_tpg() -> Result<String, String> {
+    if !std::path::Path::new(&format!("{CONFIGFS}/target")).exists() {
+        let r = std::process::Command::new("/bin/busybox")
+            .args(["mount", "-t", "configfs", "configfs", CONFIGFS])
+            .status()
+            .ctx("mount configfs")?;
+        ensure(r.success(), || "mounting configfs failed".into())?;
+    }
+    Ok(format!("{CONFIGFS}/target/vhost/{WWPN}/tpgt_{TPGT}"))
 }
 
 impl Target {
     /// A ramdisk backstore, the vhost WWPN and TPG with the ramdisk as LUN 0, and a nexus.
     pub fn new() -> Result<Target, String> {
-        Self::make(true)
-    }
-
-    /// The vhost WWPN and TPG and a nexus, but no LUN: LIO answers LUN 0 from its virtual
-    /// LUN 0 (read-only, empty), which is enough for `INQUIRY`.
-    ///
-    /// For a lockdep kernel that must go on checking after `VHOST_SCSI_SET_ENDPOINT`: that
-    /// takes `tpg->tv_tpg_mutex` and then, in `configfs_depend_item()`, the inode lock of
-    /// configfs' `target` directory, which shares its lockdep class with every configfs
-    /// directory. Mapping a LUN (a symlink: a LUN directory's inode lock, then `tv_tpg_mutex`
-    /// in `vhost_scsi_port_link()`) or removing the target (`rmdir`: a directory's inode lock,
-    /// then `frag_sem`, which the nexus store holds while it takes `tv_tpg_mutex`) closes a
-    /// cycle of classes, so lockdep reports a deadlock between two different inodes and turns
-    /// itself off for the rest of the boot. Hence no LUN, and such a caller leaks the target
-    /// (`std::mem::forget`) rather than remove it; a later call finds it and uses it.
-    pub fn without_lun() -> Result<Target, String> {
-        Self::make(false)
-    }
-
-    fn make(with_lun: bool) -> Result<Target, String> {
-        if !std::path::Path::new(&format!("{CONFIGFS}/target")).exists() {
-            let r = std::process::Command::new("/bin/busybox")
-                .args(["mount", "-t", "configfs", "configfs", CONFIGFS])
-                .status()
-                .ctx("mount configfs")?;
-            ensure(r.success(), || "mounting configfs failed".into())?;
-        }
-        let mut t = Target {
-            tpg: format!("{CONFIGFS}/target/vhost/{WWPN}/tpgt_{TPGT}"),
-            lun: None,
+        let tpg = configfs_tpg()?;
+        let t = Target {
+            core: format!("{CONFIGFS}/target/core/rd_mcp_0/vt_disk"),
+            lun: format!("{tpg}/lun/lun_0"),
+            tpg,
         };
-        if with_lun {
-            let core = format!("{CONFIGFS}/target/core/rd_mcp_0/vt_disk");
-            let lun = format!("{}/lun/lun_0", t.tpg);
-            fs::create_dir_all(&core).ctx("backstore")?;
-            t.lun = Some((core.clone(), lun.clone()));
-            // 256 pages of 4 KiB: a 1 MiB ramdisk.
-            fs::write(format!("{core}/control"), "rd_pages=256").ctx("backstore control")?;
-            fs::write(format!("{core}/enable"), "1").ctx("backstore enable")?;
-            fs::create_dir_all(&lun).ctx("lun")?;
-            std::os::unix::fs::symlink(&core, format!("{lun}/vt_port")).ctx("lun link")?;
-        } else {
-            fs::create_dir_all(&t.tpg).ctx("tpg")?;
-            // Left in place by an earlier process (see `without_lun`): use it as it is. Reading
-            // `nexus` fails with ENODEV while there is none.
-            if fs::read_to_string(format!("{}/nexus", t.tpg)).is_ok() {
-                return Ok(t);
-            }
-        }
+        fs::create_dir_all(&t.core).ctx("backstore")?;
+        // 256 pages of 4 KiB: a 1 MiB ramdisk.
+        fs::write(format!("{}/control", t.core), "rd_pages=256").ctx("backstore control")?;
+        fs::write(format!("{}/enable", t.core), "1").ctx("backstore enable")?;
+        fs::create_dir_all(&t.lun).ctx("lun")?;
+        std::os::unix::fs::symlink(&t.core, format!("{}/vt_port", t.lun)).ctx("lun link")?;
         fs::write(format!("{}/nexus", t.tpg), NEXUS).ctx("nexus")?;
         Ok(t)
     }
@@ -98,16 +73,34 @@ impl Target {
 impl Drop for Target {
     fn drop(&mut self) {
         let _ = fs::write(format!("{}/nexus", self.tpg), "NULL");
-        if let Some((_, lun)) = &self.lun {
-            let _ = fs::remove_file(format!("{lun}/vt_port"));
-            let _ = fs::remove_dir(lun);
-        }
+        let _ = fs::remove_file(format!("{}/vt_port", self.lun));
+        let _ = fs::remove_dir(&self.lun);
         let _ = fs::remove_dir(&self.tpg);
         let _ = fs::remove_dir(format!("{CONFIGFS}/target/vhost/{WWPN}"));
-        if let Some((core, _)) = &self.lun {
-            let _ = fs::remove_dir(core);
-        }
+        let _ = fs::remove_dir(&self.core);
     }
+}
+
+/// Sets up the vhost WWPN and TPG and a nexus, but no LUN, and leaves them for the rest of
+/// the boot; a target an earlier call left is used as it is. LIO answers LUN 0 from its
+/// virtual LUN 0 (read-only, empty), which is enough for `INQUIRY`.
+///
+/// For a lockdep kernel that must go on checking after `VHOST_SCSI_SET_ENDPOINT`: that takes
+/// `tpg->tv_tpg_mutex` and then, in `configfs_depend_item()`, the inode lock of configfs'
+/// `target` directory, which shares its lockdep class with every configfs directory. Mapping
+/// a LUN (a symlink: a LUN directory's inode lock, then `tv_tpg_mutex` in
+/// `vhost_scsi_port_link()`) or removing the target (`rmdir`: a directory's inode lock, then
+/// `frag_sem`, which the nexus store holds while it takes `tv_tpg_mutex`) closes a cycle of
+/// classes, so lockdep reports a deadlock between two different inodes and turns itself off
+/// for the rest of the boot. Hence no LUN, and nothing is ever removed, not even on an error.
+pub fn lasting_target_without_lun() -> Result<(), String> {
+    let tpg = configfs_tpg()?;
+    fs::create_dir_all(&tpg).ctx("tpg")?;
+    // Reading `nexus` fails with ENODEV while there is none.
+    if fs::read_to_string(format!("{tpg}/nexus")).is_err() {
+        fs::write(format!("{tpg}/nexus"), NEXUS).ctx("nexus")?;
+    }
+    Ok(())
 }
 
 /// /dev/vhost-scsi, for which the `vhost` crate has no type: its generic kernel backend gives

@@ -39,6 +39,11 @@ PKGS=(
 	"python3-matplotlib:/usr/lib/python3/dist-packages/matplotlib/__init__.py"
 	"make:/usr/bin/make"
 	"libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a"
+	# make patches: b4's virtual environment (below), and the docs it checks: Sphinx
+	# for 'make htmldocs', PyYAML for 7.3's Documentation/conf.py (parser_yaml).
+	"python3-venv:/usr/lib/python3.11/ensurepip/__init__.py"
+	"python3-sphinx:/usr/bin/sphinx-build"
+	"python3-yaml:/usr/lib/python3/dist-packages/yaml/__init__.py"
 )
 
 did=0
@@ -82,6 +87,20 @@ for t in "${SUPPORTED_TREES[@]}"; do
 		did=1
 	fi
 done
+
+# b4, which 'make patches' prepares and writes the series with, pinned, in a virtual
+# environment of Debian's python3 under build/b4 (only PyPI is reached: b4 itself never
+# fetches from lore nor sends mail here, see scripts/patches.sh).
+B4_VERSION=0.16.0
+B4_VENV=$BUILD/b4
+B4=$B4_VENV/bin/b4
+if ! "$B4" --version 2>/dev/null | grep -qx "$B4_VERSION"; then
+	stage "installing b4 $B4_VERSION from PyPI into ${B4_VENV#"$ROOT"/}"
+	rm -rf "$B4_VENV"
+	logged "$BUILD/log/b4.log" /usr/bin/python3 -m venv "$B4_VENV"
+	logged "$BUILD/log/b4.log" "$B4_VENV/bin/pip" install --quiet "b4==$B4_VERSION"
+	did=1
+fi
 
 if [ $did -eq 0 ]; then
 	info "setup: nothing to do, every tool is installed"

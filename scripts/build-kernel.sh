@@ -7,6 +7,10 @@
 #   debug  rust + lockdep/KASAN/kmemleak            -> build/bzImage-debug
 #   debug-c  the same with the C vhost_task          -> build/bzImage-debug-c
 #            (for scripts/fault-diff.sh and 'STRESS_IMAGE=build/bzImage-debug-c make stress')
+# A tree's own fragment, configs/tree-TREE.config, comes last when there is one. The
+# modules (vhost, vhost_net, tun, kvm, ...) are installed, stripped, with depmod's
+# index, under build/modules[-VARIANT][-TREE]/lib/modules/RELEASE, which the guests
+# load them from (scripts/vm.sh).
 . "$(dirname "$0")/lib.sh"
 
 variant=${1:-rust}
@@ -19,12 +23,16 @@ debug-c) frags=(base test debug c) ;;
 esac
 
 need "$(llvm_tool clang)" "$(llvm_tool ld.lld)" "$(llvm_tool llvm-ar)" flex bison bc pahole ccache \
-	rustc bindgen
+	rustc bindgen depmod
 "$ROOT/scripts/get-tree.sh"
 "$ROOT/scripts/link-tree.sh"
 
 obj=$(objdir "$variant")
 mkdir -p "$obj"
+# One build of a directory at a time: a second one waits here for the first.
+exec 9>"$obj.lock"
+flock 9
+[ ! -f "$ROOT/configs/tree-$TREE.config" ] || frags+=("tree-$TREE")
 files=()
 for f in "${frags[@]}"; do files+=("$ROOT/configs/$f.config"); done
 stamp=$(cat "${files[@]}" "$ROOT/configs/not-in-$TREE.list" 2>/dev/null | sha256sum | cut -d' ' -f1)-$(tree_version "$KDIR")
@@ -73,6 +81,12 @@ else
 fi
 start=$(date +%s)
 image=$(imagefile "$variant")
-logged "$obj/build.log" kmake "$obj" bzImage
+logged "$obj/build.log" kmake "$obj" bzImage modules
+mods=$(moddir "$image")
+rm -rf "$mods.tmp"
+logged "$obj/modules_install.log" kmake "$obj" INSTALL_MOD_PATH="$mods.tmp" INSTALL_MOD_STRIP=1 \
+	modules_install
+rm -rf "$mods"
+mv "$mods.tmp" "$mods"
 cp "$obj/arch/x86/boot/bzImage" "$image"
-info "built $image in $(($(date +%s) - start)) s"
+info "built $image and its $(find "$mods" -name '*.ko' | wc -l) modules in $(($(date +%s) - start)) s"

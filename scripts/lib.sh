@@ -27,7 +27,7 @@ kdir_series() {
 # and its own LLVM, so that building one never changes what the other uses
 # (and never invalidates its compiler cache).
 #   TOOLS          where bindgen-cli BINDGEN_VERSION is installed
-#   LLVM_SUFFIX    "" for Debian's default clang, "-19" for clang-19 (LLVM=-19)
+#   LLVM_SUFFIX    "" for Debian's default clang, "-22" for clang-22 (LLVM=-22)
 #   LIBCLANG_DIR   bindgen's libclang, the same LLVM as the compiler (LIBCLANG_PATH)
 #   TREE_TAG       "" for 6.12, "-7.3" otherwise: suffix of test names, images, build dirs
 tree_toolchain() {
@@ -39,10 +39,13 @@ tree_toolchain() {
 		LIBCLANG_DIR=/usr/lib/llvm-14/lib
 		;;
 	7.3)
+		# LLVM 22, the LLVM of rustc 1.95, so that CONFIG_RUST_INLINE_HELPERS can inline
+		# the C helpers into Rust (configs/tree-7.3.config); libclang 22 needs bindgen
+		# 0.72.1 or newer (0.71.1 loses struct fields with it).
 		TOOLS=$BUILD/tools-7.3
-		BINDGEN_VERSION=0.71.1
-		LLVM_SUFFIX=-19
-		LIBCLANG_DIR=/usr/lib/llvm-19/lib
+		BINDGEN_VERSION=0.72.1
+		LLVM_SUFFIX=-22
+		LIBCLANG_DIR=/usr/lib/llvm-22/lib
 		;;
 	*) die "no toolchain known for tree '$1'" ;;
 	esac
@@ -65,8 +68,8 @@ select_tree() {
 	tree_toolchain "$t"
 	PATH="$TOOLS/bin:${BASE_PATH}"
 	export TREE KDIR PATH
-	# Always named: with libclang-19-dev installed, bindgen would pick the newest libclang
-	# found, 19, for 6.12 too, whose clang-14 flags it rejects.
+	# Always named: with libclang-22-dev installed, bindgen would pick the newest libclang
+	# found, 22, for 6.12 too, whose clang-14 flags it rejects.
 	export LIBCLANG_PATH=$LIBCLANG_DIR
 }
 
@@ -178,6 +181,13 @@ imagefile() {
 	rust) echo "$BUILD/bzImage$(kdir_tag)" ;;
 	*) echo "$BUILD/bzImage-$1$(kdir_tag)" ;;
 	esac
+}
+
+# Where the modules of kernel image $1 are installed (INSTALL_MOD_PATH): build/modules for
+# build/bzImage, build/modules-c-7.3 for build/bzImage-c-7.3, and so on.
+moddir() {
+	local dir=${1%/*} base=${1##*/}
+	echo "$dir/modules${base#bzImage}"
 }
 
 # The build directory of a kernel variant (rust, c, debug): build/obj-rust,

@@ -13,15 +13,16 @@ TOOLCHAIN=$RUSTUP_TOOLCHAIN
 PKGS=(
 	# 6.12's source; 7.3's comes from trixie-backports through scripts/get-tree.sh.
 	"linux-source-6.12:/usr/src/linux-source-6.12.tar.xz"
-	# Debian's default LLVM (14) for 6.12, LLVM 19 for 7.3 (which needs 17 or newer).
+	# Debian's default LLVM (14) for 6.12; for 7.3 (which needs 17 or newer) LLVM 22 from
+	# bookworm-security, the LLVM of the pinned rustc, so that 7.3 inlines its C helpers.
 	"clang:/usr/bin/clang"
 	"lld:/usr/bin/ld.lld"
 	"llvm:/usr/bin/llvm-ar"
 	"libclang-dev:/usr/lib/llvm-14/lib/libclang.so"
-	"clang-19:/usr/bin/clang-19"
-	"lld-19:/usr/bin/ld.lld-19"
-	"llvm-19:/usr/bin/llvm-ar-19"
-	"libclang-19-dev:/usr/lib/llvm-19/lib/libclang.so"
+	"clang-22:/usr/bin/clang-22"
+	"lld-22:/usr/bin/ld.lld-22"
+	"llvm-22:/usr/bin/llvm-ar-22"
+	"libclang-22-dev:/usr/lib/llvm-22/lib/libclang.so"
 	"debian-archive-keyring:/usr/share/keyrings/debian-archive-keyring.gpg"
 	"flex:/usr/bin/flex"
 	"bison:/usr/bin/bison"
@@ -32,6 +33,8 @@ PKGS=(
 	"xz-utils:/usr/bin/xz"
 	"dwarves:/usr/bin/pahole"
 	"ccache:/usr/bin/ccache"
+	# depmod for modules_install, modprobe/rmmod in the guests (over the host root).
+	"kmod:/usr/bin/kmod"
 	"qemu-system-x86:/usr/bin/qemu-system-x86_64"
 	"busybox-static:/bin/busybox"
 	"iproute2:/sbin/ip"
@@ -44,6 +47,9 @@ PKGS=(
 	"python3-venv:/usr/lib/python3.11/ensurepip/__init__.py"
 	"python3-sphinx:/usr/bin/sphinx-build"
 	"python3-yaml:/usr/lib/python3/dist-packages/yaml/__init__.py"
+	# checkpatch.pl's SPDX check (scripts/spdxcheck.py), which 'b4 prep --check' runs.
+	"python3-ply:/usr/lib/python3/dist-packages/ply/__init__.py"
+	"python3-git:/usr/lib/python3/dist-packages/git/__init__.py"
 )
 
 did=0

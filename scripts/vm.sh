@@ -15,6 +15,12 @@
 #   vm.sh [--image F] [--timeout S] [--log F] [--append ARGS] [--icount] --hostfs SCRIPT
 #       boots over the host's root filesystem (9p, read-only) and runs SCRIPT
 #   --logdir DIR  shares DIR with the guest, writable, as VT_LOG_DIR (hostfs only)
+#
+# The image's modules (build/modules... next to it, scripts/build-kernel.sh) are the
+# guest's /lib/modules: packed into the initramfs, or linked there over the host root.
+# The guest's init loads VT_MODPROBE (default: vhost_net vhost_vsock vhost_scsi tun
+# kvm_amd user_worker_test) with modprobe before it runs the command; VT_MODPROBE=
+# loads none.
 . "$(dirname "$0")/lib.sh"
 
 image=$(imagefile rust)
@@ -55,10 +61,22 @@ else
 	args+=(-accel tcg,thread=multi -cpu max)
 fi
 cmdline="console=ttyS0 panic=-1 loglevel=4 $append"
+mods=$(moddir "$image")
+[ -d "$mods/lib/modules" ] ||
+	die "no modules of $image in ${mods#"$ROOT"/} (rebuild it with scripts/build-kernel.sh)"
+modprobe=${VT_MODPROBE-vhost_net vhost_vsock vhost_scsi tun kvm_amd user_worker_test}
+[ -z "$modprobe" ] || cmdline="$cmdline vt.modprobe=$(echo $modprobe | tr ' ' ,)"
 case $mode in
 initramfs)
 	"$ROOT/scripts/mk-initramfs.sh"
-	args+=(-initrd "$BUILD/initramfs.cpio.gz")
+	# The initramfs, then the image's modules: the kernel unpacks both archives.
+	initrd=$mods.initramfs.cpio.gz
+	if [ ! -f "$initrd" ] || [ "$BUILD/initramfs.cpio.gz" -nt "$initrd" ] || [ "$mods" -nt "$initrd" ]; then
+		(cat "$BUILD/initramfs.cpio.gz" &&
+			cd "$mods" && find lib | cpio -o -H newc --quiet | gzip -1) >"$initrd.tmp"
+		mv "$initrd.tmp" "$initrd"
+	fi
+	args+=(-initrd "$initrd")
 	cmdline="$cmdline rdinit=/init vt.cmd=$(IFS=,; echo "$*")"
 	;;
 hostfs)
@@ -71,6 +89,7 @@ hostfs)
 			-device "virtio-9p-pci,fsdev=vtlog,mount_tag=vtlog")
 		cmdline="$cmdline vt.log=1"
 	fi
+	cmdline="$cmdline vt.modules=$(realpath "$mods")"
 	cmdline="$cmdline root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,cache=loose,msize=512000 ro init=$ROOT/tests/guest/init.sh vt.script=$(realpath "$1")"
 	;;
 esac

@@ -6,6 +6,9 @@
 # "VT-EXIT=<n>" for the host and powers off.
 #   vt.cmd=a,b,c      run "/bin/vhost-e2e a b c" (busybox initramfs)
 #   vt.script=/path   run that script (host root filesystem over 9p)
+#   vt.modules=/path  the kernel's modules, /path/lib/modules/RELEASE, made the guest's
+#                     /lib/modules (over the host root, which has none of its own)
+#   vt.modprobe=a,b   load these modules first, with modprobe
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 bb=/bin/busybox
@@ -30,6 +33,33 @@ if [ ! -w / ]; then
 	done
 fi
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+
+cmd=
+script=
+modules=
+modprobe=
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	vt.cmd=*) cmd=$(echo "${arg#vt.cmd=}" | tr , ' ') ;;
+	vt.script=*) script=${arg#vt.script=} ;;
+	vt.modules=*) modules=${arg#vt.modules=} ;;
+	vt.modprobe=*) modprobe=$(echo "${arg#vt.modprobe=}" | tr , ' ') ;;
+	esac
+done
+
+# The kernel's modules as /lib/modules (= /usr/lib/modules), through an overlay of /usr/lib:
+# the host root is read-only and has no /lib/modules.
+if [ -n "$modules" ] && [ ! -d /lib/modules/"$(uname -r)" ]; then
+	o=/dev/shm/overlay_usr_lib
+	mkdir -p "$o/upper" "$o/work"
+	$bb mount -t overlay overlay -o "lowerdir=/usr/lib,upperdir=$o/upper,workdir=$o/work" /usr/lib ||
+		echo "init: cannot overlay /usr/lib for the modules"
+	rm -rf /usr/lib/modules
+	ln -s "$modules/lib/modules" /usr/lib/modules
+fi
+for m in $modprobe; do
+	modprobe "$m" || echo "init: modprobe $m failed"
+done
 # A writable directory of the host's for the tests' logs (vm.sh --logdir).
 if grep -q ' vt\.log=1' /proc/cmdline; then
 	mkdir -p /run/vt-log
@@ -38,15 +68,6 @@ if grep -q ' vt\.log=1' /proc/cmdline; then
 fi
 hostname guest
 ip link set lo up 2>/dev/null
-
-cmd=
-script=
-for arg in $(cat /proc/cmdline); do
-	case $arg in
-	vt.cmd=*) cmd=$(echo "${arg#vt.cmd=}" | tr , ' ') ;;
-	vt.script=*) script=${arg#vt.script=} ;;
-	esac
-done
 
 if [ -n "$script" ]; then
 	sh "$script"

@@ -4,9 +4,10 @@
 # which are also the patches of scripts/patches.sh:
 #
 # backport   only in a tree that lacks them (6.12), from rust/backport/: the newer kernel
-#            crate's sync::aref and sync::Completion (with rust/helpers/completion.c) and
-#            Task::as_ptr(), so that the abstraction is one source, written against the
-#            newest API
+#            crate's sync::aref, sync::atomic and sync::Completion (with
+#            rust/helpers/completion.c), pin_init::zeroed(), types::NotThreadSafe,
+#            Task::as_ptr(), Task::current_raw() and the __rust_helper marker, so that the
+#            abstraction is one source, written against the newest API
 # helpers    rust/helpers/user_worker.c (set_current_state()), #included by helpers.c, and
 #            the headers the abstraction binds in rust/bindings/bindings_helper.h
 # abstraction  rust/kernel/task/user_worker.rs, declared in rust/kernel/task.rs, and its
@@ -79,6 +80,68 @@ part_backport() {
 { print }
 /^#include "build_bug.c"$/ { print "#include \"completion.c\"" }'
 	fi
+	if lacks rust/kernel/sync/atomic.rs; then
+		link "$ROOT/rust/backport/kernel/sync/atomic.rs" "$KDIR/rust/kernel/sync/atomic.rs"
+		ensure "$KDIR/rust/kernel/sync.rs" 'pub mod atomic;' '
+{ print }
+/^pub mod aref;$/ { print "pub mod atomic;" }'
+	fi
+	# The pin_init crate's zeroed(), as a module that the prelude's "pin_init" re-exports.
+	if [ ! -d "$KDIR/rust/pin-init" ]; then
+		link "$ROOT/rust/backport/kernel/pin_init.rs" "$KDIR/rust/kernel/pin_init.rs"
+		ensure "$KDIR/rust/kernel/lib.rs" 'pub mod pin_init;' '
+{ print }
+/^pub mod page;$/ { print "pub mod pin_init;" }'
+	fi
+	# What the user-worker test module needs: kernel::miscdevice, with kernel::fs::File.
+	if lacks rust/kernel/miscdevice.rs; then
+		link "$ROOT/rust/backport/kernel/miscdevice.rs" "$KDIR/rust/kernel/miscdevice.rs"
+		link "$ROOT/rust/backport/kernel/fs.rs" "$KDIR/rust/kernel/fs.rs"
+		ensure "$KDIR/rust/kernel/lib.rs" 'pub mod miscdevice;' '
+{ print }
+/^pub mod list;$/ { print "pub mod miscdevice;" }'
+		ensure "$KDIR/rust/kernel/lib.rs" 'pub mod fs;' '
+{ print }
+/^pub mod firmware;$/ { print "pub mod fs;" }'
+		ensure "$KDIR/rust/bindings/bindings_helper.h" '#include <linux/miscdevice.h>' '
+{ print }
+/^#include <linux\/mdio.h>$/ { print "#include <linux/miscdevice.h>" }'
+	fi
+	ensure "$KDIR/rust/kernel/types.rs" 'pub const NotThreadSafe' '
+{ print }
+END {
+	print ""
+	print "/// Zero-sized type to mark types not [`Send`]."
+	print "///"
+	print "/// Add this type as a field to your struct if your type should not be sent to a different task."
+	print "/// Since [`Send`] is an auto trait, adding a single field that is `!Send` will ensure that the"
+	print "/// whole type is `!Send`."
+	print "pub type NotThreadSafe = PhantomData<*mut ()>;"
+	print ""
+	print "/// Used to construct instances of type [`NotThreadSafe`] similar to how `PhantomData` is"
+	print "/// constructed."
+	print "#[allow(non_upper_case_globals)]"
+	print "pub const NotThreadSafe: NotThreadSafe = PhantomData;"
+}'
+	# The helpers of later kernels are marked __rust_helper (inlined into Rust where the tree
+	# can); this tree has no such marker, and its helpers are plain functions.
+	ensure "$KDIR/rust/helpers/helpers.c" '#define __rust_helper' '
+/^#include "/ && !done { print "#define __rust_helper"; print ""; done = 1 }
+{ print }'
+	ensure "$KDIR/rust/kernel/task.rs" 'pub fn current_raw()' '
+{ print }
+/^impl Task \{$/ && !done {
+	print "    /// Returns a raw pointer to the current task."
+	print "    ///"
+	print "    /// It is up to the user to use the pointer correctly."
+	print "    #[inline]"
+	print "    pub fn current_raw() -> *mut bindings::task_struct {"
+	print "        // SAFETY: Getting the current pointer is always safe."
+	print "        unsafe { bindings::get_current() }"
+	print "    }"
+	print ""
+	done = 1
+}'
 	ensure "$KDIR/rust/kernel/task.rs" 'pub fn as_ptr(&self)' '
 { print }
 /^impl Task \{$/ && !done {
@@ -134,12 +197,13 @@ part_vhost() {
 		cp "$ROOT"/src/Kbuild "$ROOT"/src/*.rs "$ROOT"/src/*.c "$d/src/"
 		if [ "${LINK_NO_TESTS:-0}" = 1 ]; then
 			# Without the tests, the lines that name them go too.
-			grep -v 'tests/kunit' "$ROOT/Kconfig" >"$d/Kconfig"
-			grep -v 'tests/kunit' "$ROOT/Kbuild" >"$d/Kbuild"
+			grep -v 'tests/' "$ROOT/Kconfig" >"$d/Kconfig"
+			grep -v 'tests/' "$ROOT/Kbuild" >"$d/Kbuild"
 		else
 			cp "$ROOT/Kconfig" "$ROOT/Kbuild" "$d/"
-			mkdir -p "$d/tests/kunit"
+			mkdir -p "$d/tests/kunit" "$d/tests/module"
 			cp "$ROOT"/tests/kunit/{Kbuild,Kconfig,.kunitconfig,*.c,*.h,*.rs} "$d/tests/kunit/"
+			cp "$ROOT"/tests/module/{Kbuild,Kconfig,*.rs} "$d/tests/module/"
 		fi
 		changed=1
 	else

@@ -11,11 +11,15 @@
 //! - `vt_kunit_tests`: the tree has `#[kunit_tests]` (`rust/macros/kunit.rs`), and the Rust
 //!   KUnit cases register their own suite; otherwise (6.12) `vhost_task_kunit.c` registers
 //!   them.
+//! - `vt_export`: the tree has `#[export]` (`rust/macros/export.rs`), which checks the C ABI's
+//!   signatures against the header's; otherwise (6.12) `c_abi` uses `#[no_mangle]`, and the
+//!   check is the one below.
 //!
 //! What the newer `kernel` crate has and 6.12's lacks (`kernel::sync::aref`,
-//! `kernel::sync::Completion`, `Task::as_ptr()`) is not here: `scripts/link-tree.sh` backports
-//! it into a 6.12 tree from `rust/backport/`, so that this crate and the user-worker abstraction
-//! use the newer API on every tree.
+//! `kernel::sync::atomic`, `kernel::sync::Completion`, `kernel::miscdevice`, `kernel::fs::File`,
+//! `pin_init::zeroed()`, `NotThreadSafe`, `Task::as_ptr()`, `Task::current_raw()`) is not here:
+//! `scripts/link-tree.sh` backports it into a 6.12 tree from `rust/backport/`, so that this crate
+//! and the user-worker abstraction use the newer API on every tree.
 
 use kernel::prelude::*;
 
@@ -32,3 +36,28 @@ pub fn init_value<T>(value: T) -> impl PinInit<T, Error> {
         value
     }
 }
+
+/// The exact types of the header's declarations, where `#[export]` does not check them: a
+/// mismatch fails the build.
+#[cfg(not(vt_export))]
+const _: () = {
+    use crate::c_abi;
+    use core::ffi::c_void;
+    use kernel::{bindings, ffi::c_char};
+    type Create = unsafe extern "C" fn(
+        Option<unsafe extern "C" fn(*mut c_void) -> bool>,
+        Option<unsafe extern "C" fn(*mut c_void)>,
+        *mut c_void,
+        *const c_char,
+    ) -> *mut bindings::vhost_task;
+    type Op = unsafe extern "C" fn(*mut bindings::vhost_task);
+    let _: [Create; 2] = [bindings::vhost_task_create, c_abi::vhost_task_create];
+    let _: [Op; 6] = [
+        bindings::vhost_task_start,
+        c_abi::vhost_task_start,
+        bindings::vhost_task_stop,
+        c_abi::vhost_task_stop,
+        bindings::vhost_task_wake,
+        c_abi::vhost_task_wake,
+    ];
+};

@@ -15,15 +15,44 @@
 //!   calls [`VhostWork::killed`] once, unless a stop came first, and exits. A later stop then
 //!   only waits for that exit.
 //!
+//! Either way the work is dropped when the task is stopped (or a never-started task dropped),
+//! after the worker has exited, in the thread that stops it.
+//!
 //! This is the semantics of the C `kernel/vhost_task.c`, line for line, with one atomic in place
-//! of its `exit_mutex` and flag bits.
+//! of its `exit_mutex` and flag bits. Lockdep still sees the protocol: `run` and `killed` are
+//! [exit sections](WorkerContext::exit_section) of the worker, so a lock that the stopper holds
+//! while they take it is reported, as C's `exit_mutex` makes it for `killed`.
+//!
+//! # Examples
+//!
+//! ```
+//! use kernel::{prelude::*, sync::atomic::{Atomic, Relaxed}, task::user_worker::WorkerContext};
+//! use vhost_task_rust::vhost_task::{NewVhostTask, VhostWork};
+//!
+//! struct Counter {
+//!     runs: Atomic<i32>,
+//! }
+//!
+//! impl VhostWork for Counter {
+//!     fn run(&self, _ctx: &WorkerContext<'_>) -> bool {
+//!         self.runs.store(self.runs.load(Relaxed) + 1, Relaxed);
+//!         false // No more work: sleep until the next wake-up.
+//!     }
+//!
+//!     fn killed(&self) {}
+//! }
+//!
+//! let task = NewVhostTask::new(c"example", Counter { runs: Atomic::new(0) })?.start();
+//! task.wake();
+//! task.stop(); // Returns once the worker has exited; `run` is not called again.
+//! # Ok::<(), Error>(())
+//! ```
 
-use core::sync::atomic::{AtomicU8, Ordering};
 use kernel::{
     prelude::*,
-    str::CStr,
+    sync::atomic::{Atomic, Relaxed},
     task::{
-        user_worker::{NewUserWorker, UserWorker, WorkerContext},
+        user_worker::{NewUserWorker, UserWorker, Wait, WorkerContext},
         Task,
     },
 };
@@ -33,158 +62,140 @@ pub trait VhostWork: Send + Sync + 'static {
     /// Runs the pending work, if any, in the worker, and returns whether it did work.
     ///
     /// If it did, it is called again at once; otherwise the worker sleeps until the next
-    /// wake-up.
-    ///
-    /// It is called with the worker's state already set to `TASK_INTERRUPTIBLE`, so that a
-    /// wake-up that comes after it looked for work is not lost; work that sleeps must set
-    /// itself running first, as the C callers do.
-    fn run(&self) -> bool;
+    /// wake-up. It is called with the worker's state set to `TASK_INTERRUPTIBLE`, so that a
+    /// wake-up that comes after it looked for work is not lost: work that sleeps calls
+    /// [`WorkerContext::set_running`] first, as the C callers do.
+    fn run(&self, ctx: &WorkerContext<'_>) -> bool;
 
     /// Called in the worker, once, when the owner's process is killed while the task was not
     /// stopped: the work must be flushed and no more queued, since the worker is exiting.
     fn killed(&self);
 }
 
-/// How a task ended, in [`Inner::end`]: not yet.
-const RUNNING: u8 = 0;
+/// How a task ended, in [`VhostShared::end`]: not yet.
+const RUNNING: i8 = 0;
 /// The owner stopped it: [`VhostWork::killed`] is not called.
-const STOPPED: u8 = 1;
+const STOPPED: i8 = 1;
 /// The owner's process was killed first: [`VhostWork::killed`] is called.
-const KILLED: u8 = 2;
+const KILLED: i8 = 2;
 
-/// The state the owner and the worker share.
+/// What the owner and the worker of a vhost task share: the work, and how the task ended.
 #[pin_data]
-struct Inner<W> {
+pub struct VhostShared<W> {
     work: W,
-    /// How the task ended: [`RUNNING`], then [`STOPPED`] or [`KILLED`], whichever comes first.
-    ///
-    /// One compare-and-exchange from [`RUNNING`] decides between a stop and the kill path, so
-    /// that either `killed()` runs or the stop is seen, never both. The C implementation
-    /// decides the same with a mutex and two flag bits.
-    end: AtomicU8,
+    /// [`RUNNING`], then [`STOPPED`] or [`KILLED`], whichever comes first: one exchange decides
+    /// between a stop and the kill path, so that either `killed()` runs or the stop is seen,
+    /// never both. The C implementation decides the same with a mutex and two flag bits.
+    end: Atomic<i8>,
 }
 
 /// A vhost task that has been created but not started.
 ///
-/// Dropping it is sound: the worker then exits without running any work.
-pub struct NewVhostTask<W: VhostWork> {
-    worker: NewUserWorker<Inner<W>>,
-}
+/// Dropping it is sound: the worker then exits without running any work, and the drop returns
+/// once it has.
+#[must_use = "dropping a new vhost task makes it exit unrun"]
+pub struct NewVhostTask<W: VhostWork>(NewUserWorker<VhostShared<W>>);
 
 impl<W: VhostWork> NewVhostTask<W> {
     /// Creates a vhost task named `name` in the calling thread's process.
     ///
     /// See [`NewUserWorker::new`] for the errors.
-    pub fn new(name: &CStr, work: W) -> Result<Self> {
-        let inner = try_pin_init!(Inner {
+    pub fn new(name: &core::ffi::CStr, work: W) -> Result<Self> {
+        let shared = try_pin_init!(VhostShared {
             work,
-            end: AtomicU8::new(RUNNING),
+            end: Atomic::new(RUNNING),
         }? Error);
-        Ok(Self {
-            worker: NewUserWorker::new(name, inner, worker_loop::<W>)?,
-        })
+        Ok(Self(NewUserWorker::new(name, shared, worker_loop::<W>)?))
     }
 
     /// The worker's task.
     pub fn task(&self) -> &Task {
-        self.worker.task()
+        self.0.task()
     }
 
     /// The work the task runs.
     pub fn work(&self) -> &W {
-        &self.worker.data().work
+        &self.0.data().work
     }
 
     /// Starts the worker loop.
     pub fn start(self) -> VhostTask<W> {
-        VhostTask {
-            worker: self.worker.start(),
-        }
+        VhostTask(self.0.start())
+    }
+
+    /// The user worker underneath, for code that keeps the task in C.
+    pub fn into_worker(self) -> NewUserWorker<VhostShared<W>> {
+        self.0
     }
 }
 
 /// A running vhost task.
 ///
 /// Dropping it stops it, like [`stop`](Self::stop).
-pub struct VhostTask<W: VhostWork> {
-    worker: UserWorker<Inner<W>>,
-}
+#[must_use = "dropping a vhost task stops it"]
+pub struct VhostTask<W: VhostWork>(UserWorker<VhostShared<W>>);
 
 impl<W: VhostWork> VhostTask<W> {
     /// The worker's task.
     pub fn task(&self) -> &Task {
-        self.worker.task()
+        self.0.task()
     }
 
     /// The work the task runs.
     pub fn work(&self) -> &W {
-        &self.worker.data().work
+        &self.0.data().work
     }
 
     /// Wakes the worker up so that it calls [`VhostWork::run`] again.
     pub fn wake(&self) {
-        self.worker.wake_up();
+        self.0.wake_up();
     }
 
     /// Returns whether the worker has exited, which before a stop means it was killed.
+    #[must_use]
     pub fn has_exited(&self) -> bool {
-        self.worker.has_exited()
+        self.0.has_exited()
     }
 
-    /// Stops the task, and returns once the worker has exited.
+    /// Stops the task, and returns once the worker has exited; then drops the work.
     ///
     /// [`VhostWork::run`] is not called afterwards. If the worker was killed meanwhile, this
     /// only waits for its exit.
     pub fn stop(self) {
         drop(self);
     }
+
+    /// The task of a user worker that was started from [`NewVhostTask::into_worker`].
+    pub fn from_worker(worker: UserWorker<VhostShared<W>>) -> Self {
+        Self(worker)
+    }
 }
 
 impl<W: VhostWork> Drop for VhostTask<W> {
     fn drop(&mut self) {
-        let inner = self.worker.data();
-        // Unless the kill path came first. The full barrier of the exchange pairs with the one
-        // in `set_interruptible()` in the loop: either the worker sees the stop, or this sees
-        // it about to sleep and wakes it up.
-        if inner
-            .end
-            .compare_exchange(RUNNING, STOPPED, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            self.worker.wake_up();
+        // Unless the kill path came first. The wake-up that follows orders this store before
+        // its look at the worker's state, and the worker orders its state before its load of
+        // `end` (see `WorkerContext::wait`): either the worker sees the stop, or this wakes it.
+        if self.0.data().end.cmpxchg(RUNNING, STOPPED, Relaxed).is_ok() {
+            self.0.wake_up();
         }
-        self.worker.wait_exited();
     }
 }
 
 /// The worker's loop, `vhost_task_fn()` of the C implementation.
-fn worker_loop<W: VhostWork>(ctx: &WorkerContext, inner: &Inner<W>) {
+fn worker_loop<W: VhostWork>(ctx: &WorkerContext<'_>, shared: &VhostShared<W>) {
+    let stopped = || shared.end.load(Relaxed) == STOPPED;
     loop {
-        if ctx.signal_pending() && ctx.get_signal() {
-            break;
-        }
-
-        // The barrier pairs with `wake_up()` in `VhostTask::drop`, and with the wake-up of
-        // whoever queues work after `run()` found none.
-        ctx.set_interruptible();
-
-        if inner.end.load(Ordering::SeqCst) == STOPPED {
-            ctx.set_running();
-            break;
-        }
-
-        if !inner.work.run() {
-            ctx.schedule();
+        // Signals first, then `TASK_INTERRUPTIBLE`, then the stop and the work.
+        match ctx.wait(|| stopped() || ctx.exit_section(|| shared.work.run(ctx))) {
+            Wait::Ready if stopped() => return,
+            Wait::Ready => continue,
+            Wait::Exiting => break,
         }
     }
-
     // If a stop and a SIGKILL race, the SIGKILL can be ignored: the owner has already stopped
     // queueing work and flushed it when it stops the task.
-    if inner
-        .end
-        .compare_exchange(RUNNING, KILLED, Ordering::SeqCst, Ordering::SeqCst)
-        .is_ok()
-    {
-        inner.work.killed();
+    if shared.end.cmpxchg(RUNNING, KILLED, Relaxed).is_ok() {
+        ctx.exit_section(|| shared.work.killed());
     }
 }

@@ -18,18 +18,21 @@ use crate::{
     vhost_task::{NewVhostTask, VhostWork},
 };
 use core::{
-    ffi::c_void,
+    ffi::{c_void, CStr},
     marker::PhantomData,
     ptr,
-    sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering},
 };
 use kernel::{
-    bindings, c_str,
+    bindings,
     ffi::{c_int, c_ulong},
     prelude::*,
-    sync::{aref::ARef, Arc},
+    sync::{
+        aref::ARef,
+        atomic::{Acquire, Atomic, Full, Release},
+        Arc,
+    },
     task::{
-        user_worker::{NewUserWorker, UserWorker, WorkerContext},
+        user_worker::{NewUserWorker, UserWorker, Wait, WorkerContext},
         Task,
     },
 };
@@ -73,58 +76,56 @@ fn wait_until(cond: impl Fn() -> bool) -> bool {
 }
 
 /// Counts the drops of the value it is in.
-struct DropCount(Arc<AtomicUsize>);
+struct DropCount(Arc<Atomic<i32>>);
 
 impl Drop for DropCount {
     fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        self.0.fetch_add(1, Full);
     }
 }
 
 /// The data of a test user worker: what its function saw, and a drop counter.
 struct Seen {
     hold_ms: u32,
-    ran: AtomicBool,
-    pid: AtomicI32,
-    current_is_ctx_task: AtomicBool,
-    signal_pending: AtomicBool,
+    ran: Atomic<bool>,
+    pid: Atomic<i32>,
+    current_is_ctx_task: Atomic<bool>,
+    signal_pending: Atomic<bool>,
     /// Also set when the function ran, readable after the data is gone.
-    ran_out: Arc<AtomicBool>,
+    ran_out: Arc<Atomic<bool>>,
     _drops: DropCount,
 }
 
 /// What outlives a test worker's data.
 struct Outside {
-    drops: Arc<AtomicUsize>,
-    ran: Arc<AtomicBool>,
+    drops: Arc<Atomic<i32>>,
+    ran: Arc<Atomic<bool>>,
 }
 
 /// The function of a test user worker: sleeps `hold_ms`, then records what it sees.
-fn record(ctx: &WorkerContext, s: &Seen) {
+fn record(ctx: &WorkerContext<'_>, s: &Seen) {
     msleep(s.hold_ms);
-    // SAFETY: `get_current()` has no preconditions.
-    let current = unsafe { bindings::get_current() };
+    let current = Task::current_raw();
     s.current_is_ctx_task
-        .store(ctx.task().as_ptr() == current, Ordering::SeqCst);
-    s.pid.store(ctx.task().pid(), Ordering::SeqCst);
-    s.signal_pending
-        .store(ctx.signal_pending(), Ordering::SeqCst);
-    s.ran.store(true, Ordering::SeqCst);
-    s.ran_out.store(true, Ordering::SeqCst);
+        .store(ctx.task().as_ptr() == current, Release);
+    s.pid.store(ctx.task().pid(), Release);
+    s.signal_pending.store(ctx.signal_pending(), Release);
+    s.ran.store(true, Release);
+    s.ran_out.store(true, Release);
 }
 
 /// The data of a worker running [`record`] after `hold_ms`, and what outlives it.
 fn seen(hold_ms: u32) -> Result<(Seen, Outside)> {
     let out = Outside {
-        drops: Arc::new(AtomicUsize::new(0), GFP_KERNEL)?,
-        ran: Arc::new(AtomicBool::new(false), GFP_KERNEL)?,
+        drops: Arc::new(Atomic::new(0), GFP_KERNEL)?,
+        ran: Arc::new(Atomic::new(false), GFP_KERNEL)?,
     };
     let seen = Seen {
         hold_ms,
-        ran: AtomicBool::new(false),
-        pid: AtomicI32::new(0),
-        current_is_ctx_task: AtomicBool::new(false),
-        signal_pending: AtomicBool::new(false),
+        ran: Atomic::new(false),
+        pid: Atomic::new(0),
+        current_is_ctx_task: Atomic::new(false),
+        signal_pending: Atomic::new(false),
         ran_out: out.ran.clone(),
         _drops: DropCount(out.drops.clone()),
     };
@@ -135,7 +136,7 @@ fn seen(hold_ms: u32) -> Result<(Seen, Outside)> {
 fn seen_worker(hold_ms: u32) -> Result<(NewUserWorker<Seen>, Outside)> {
     let (seen, out) = seen(hold_ms)?;
     Ok((
-        NewUserWorker::new(c_str!("vt-rust"), init_value(seen), record)?,
+        NewUserWorker::new(c"vt-rust", init_value(seen), record)?,
         out,
     ))
 }
@@ -143,10 +144,10 @@ fn seen_worker(hold_ms: u32) -> Result<(NewUserWorker<Seen>, Outside)> {
 fn new_user_worker_runs_nothing_until_started() -> Result {
     let (new, _out) = seen_worker(0)?;
     msleep(50);
-    check!(!new.data().ran.load(Ordering::SeqCst));
+    check!(!new.data().ran.load(Acquire));
     let worker = new.start();
     worker.wait_exited();
-    check!(worker.data().ran.load(Ordering::SeqCst));
+    check!(worker.data().ran.load(Acquire));
     Ok(())
 }
 
@@ -155,11 +156,9 @@ fn user_worker_function_runs_in_the_worker_task() -> Result {
     let worker = new.start();
     worker.wait_exited();
     let seen = worker.data();
-    check!(seen.current_is_ctx_task.load(Ordering::SeqCst));
-    check!(seen.pid.load(Ordering::SeqCst) == worker.task().pid());
-    // SAFETY: `get_current()` has no preconditions.
-    let current = unsafe { bindings::get_current() };
-    check!(worker.task().as_ptr() != current);
+    check!(seen.current_is_ctx_task.load(Acquire));
+    check!(seen.pid.load(Acquire) == worker.task().pid());
+    check!(worker.task().as_ptr() != Task::current_raw());
     // SAFETY: The worker's task is valid (the handle holds a reference) and `flags` is a plain
     // integer field.
     let flags = unsafe { (*worker.task().as_ptr()).flags };
@@ -168,17 +167,17 @@ fn user_worker_function_runs_in_the_worker_task() -> Result {
     Ok(())
 }
 
-fn user_worker_data_lives_until_worker_and_handle_are_gone() -> Result {
+fn user_worker_data_is_dropped_by_the_handle_after_the_exit() -> Result {
     let (new, out) = seen_worker(0)?;
     let worker = new.start();
     worker.wait_exited();
-    check!(worker.data().ran.load(Ordering::SeqCst));
+    check!(worker.data().ran.load(Acquire));
     // The handle still holds the data.
     msleep(20);
-    check!(out.drops.load(Ordering::SeqCst) == 0);
+    check!(out.drops.load(Acquire) == 0);
     drop(worker);
-    // The worker drops its reference right after it has exited its function.
-    check!(wait_until(|| out.drops.load(Ordering::SeqCst) == 1));
+    // Dropped by the drop of the handle, before it returned.
+    check!(out.drops.load(Acquire) == 1);
     Ok(())
 }
 
@@ -186,11 +185,9 @@ fn dropping_a_never_started_user_worker_runs_nothing() -> Result {
     let (new, out) = seen_worker(0)?;
     let task = ARefTask::from(new.task());
     drop(new);
-    // The drop returns once the worker exited without calling its function; the worker's
-    // reference to the data goes right after.
-    check!(!out.ran.load(Ordering::SeqCst));
-    check!(wait_until(|| out.drops.load(Ordering::SeqCst) == 1));
-    check!(!out.ran.load(Ordering::SeqCst));
+    // The drop returns once the worker exited without calling its function, and drops the data.
+    check!(!out.ran.load(Acquire));
+    check!(out.drops.load(Acquire) == 1);
     // And the thread goes away.
     check!(wait_until(|| exit_state(&task) != 0));
     Ok(())
@@ -211,7 +208,7 @@ fn user_worker_has_exited_only_after_the_function_returned() -> Result {
     check!(!worker.has_exited());
     worker.wait_exited();
     check!(worker.has_exited());
-    check!(worker.data().ran.load(Ordering::SeqCst));
+    check!(worker.data().ran.load(Acquire));
     Ok(())
 }
 
@@ -232,8 +229,8 @@ fn user_worker_context_sees_no_signal_when_none_was_sent() -> Result {
     let (new, _out) = seen_worker(0)?;
     let worker = new.start();
     worker.wait_exited();
-    check!(worker.data().ran.load(Ordering::SeqCst));
-    check!(!worker.data().signal_pending.load(Ordering::SeqCst));
+    check!(worker.data().ran.load(Acquire));
+    check!(!worker.data().signal_pending.load(Acquire));
     Ok(())
 }
 
@@ -241,109 +238,188 @@ fn user_worker_create_failure_returns_eagain_and_frees_data() -> Result {
     // SAFETY: The case's kthread is ours to turn into an unprivileged user.
     check!(unsafe { vhost_task_test_become_limited_user(1) } == 0);
     let (seen, out) = seen(0)?;
-    let result = NewUserWorker::new(c_str!("vt-rust-fail"), init_value(seen), record);
+    let result = NewUserWorker::new(c"vt-rust-fail", init_value(seen), record);
     check!(matches!(result, Err(e) if e == EAGAIN));
     // No thread: the data went with the failed call, unused.
-    check!(out.drops.load(Ordering::SeqCst) == 1);
-    check!(!out.ran.load(Ordering::SeqCst));
+    check!(out.drops.load(Acquire) == 1);
+    check!(!out.ran.load(Acquire));
+    Ok(())
+}
+
+/// Records the thread that drops the value it is in.
+struct DropBy(Arc<Atomic<*mut bindings::task_struct>>);
+
+impl Drop for DropBy {
+    fn drop(&mut self) {
+        self.0.store(Task::current_raw(), Release);
+    }
+}
+
+/// The data of a worker that waits for `go`, then records how the wait ended.
+#[pin_data]
+struct Waiter {
+    go: Atomic<bool>,
+    rounds: Atomic<i32>,
+    ready: Atomic<bool>,
+}
+
+fn wait_for_go(ctx: &WorkerContext<'_>, w: &Waiter) {
+    let wait = ctx.wait(|| {
+        w.rounds.fetch_add(1, Full);
+        w.go.load(Acquire)
+    });
+    w.ready.store(wait == Wait::Ready, Release);
+}
+
+fn user_worker_wait_sleeps_until_woken_with_the_condition_true() -> Result {
+    let init = try_pin_init!(Waiter {
+        go: Atomic::new(false),
+        rounds: Atomic::new(0),
+        ready: Atomic::new(false),
+    }? Error);
+    let worker = NewUserWorker::new(c"vt-wait", init, wait_for_go)?.start();
+    check!(wait_until(|| worker.data().rounds.load(Acquire) >= 1));
+    // Asleep: a wake-up with the condition still false only makes it look again.
+    worker.wake_up();
+    check!(wait_until(|| worker.data().rounds.load(Acquire) >= 2));
+    msleep(50);
+    check!(!worker.has_exited());
+    worker.data().go.store(true, Release);
+    worker.wake_up();
+    worker.wait_exited();
+    check!(worker.data().ready.load(Acquire));
+    Ok(())
+}
+
+/// A [`VhostWork`] that sleeps in its `run`, as KVM's does: three times, then no more work.
+struct SleepyWork {
+    runs: Arc<Atomic<i32>>,
+}
+
+impl VhostWork for SleepyWork {
+    fn run(&self, ctx: &WorkerContext<'_>) -> bool {
+        if self.runs.load(Acquire) >= 3 {
+            return false;
+        }
+        ctx.set_running();
+        msleep(5);
+        self.runs.fetch_add(1, Full);
+        true
+    }
+
+    fn killed(&self) {}
+}
+
+fn vhost_work_may_sleep_after_set_running() -> Result {
+    let runs = Arc::new(Atomic::new(0), GFP_KERNEL)?;
+    let work = SleepyWork { runs: runs.clone() };
+    let task = NewVhostTask::new(c"vt-sleepy", work)?.start();
+    // Called again at once while it reports work done, without a wake-up.
+    check!(wait_until(|| runs.load(Acquire) == 3));
+    task.stop();
+    check!(runs.load(Acquire) == 3);
     Ok(())
 }
 
 /// A [`VhostWork`] that counts what happens to it.
 struct ProbeWork {
-    runs: Arc<AtomicUsize>,
-    kills: Arc<AtomicUsize>,
+    runs: Arc<Atomic<i32>>,
+    kills: Arc<Atomic<i32>>,
     _drop: DropCount,
+    _drop_by: DropBy,
 }
 
 impl VhostWork for ProbeWork {
-    fn run(&self) -> bool {
-        self.runs.fetch_add(1, Ordering::SeqCst);
+    fn run(&self, _ctx: &WorkerContext<'_>) -> bool {
+        self.runs.fetch_add(1, Full);
         false
     }
 
     fn killed(&self) {
-        self.kills.fetch_add(1, Ordering::SeqCst);
+        self.kills.fetch_add(1, Full);
     }
 }
 
 struct Probe {
-    runs: Arc<AtomicUsize>,
-    kills: Arc<AtomicUsize>,
-    drops: Arc<AtomicUsize>,
+    runs: Arc<Atomic<i32>>,
+    kills: Arc<Atomic<i32>>,
+    drops: Arc<Atomic<i32>>,
+    dropped_by: Arc<Atomic<*mut bindings::task_struct>>,
 }
 
 fn probe_task() -> Result<(NewVhostTask<ProbeWork>, Probe)> {
     let probe = Probe {
-        runs: Arc::new(AtomicUsize::new(0), GFP_KERNEL)?,
-        kills: Arc::new(AtomicUsize::new(0), GFP_KERNEL)?,
-        drops: Arc::new(AtomicUsize::new(0), GFP_KERNEL)?,
+        runs: Arc::new(Atomic::new(0), GFP_KERNEL)?,
+        kills: Arc::new(Atomic::new(0), GFP_KERNEL)?,
+        drops: Arc::new(Atomic::new(0), GFP_KERNEL)?,
+        dropped_by: Arc::new(Atomic::new(ptr::null_mut()), GFP_KERNEL)?,
     };
     let work = ProbeWork {
         runs: probe.runs.clone(),
         kills: probe.kills.clone(),
         _drop: DropCount(probe.drops.clone()),
+        _drop_by: DropBy(probe.dropped_by.clone()),
     };
-    Ok((NewVhostTask::new(c_str!("vt-rust-vhost"), work)?, probe))
+    Ok((NewVhostTask::new(c"vt-rust-vhost", work)?, probe))
 }
 
 fn vhost_task_wake_reruns_work() -> Result {
     let (new, probe) = probe_task()?;
     let task = new.start();
-    check!(wait_until(|| probe.runs.load(Ordering::SeqCst) >= 1));
+    check!(wait_until(|| probe.runs.load(Acquire) >= 1));
     for i in 2..=100 {
         task.wake();
-        check!(wait_until(|| probe.runs.load(Ordering::SeqCst) >= i));
+        check!(wait_until(|| probe.runs.load(Acquire) >= i));
     }
     task.stop();
-    check!(probe.kills.load(Ordering::SeqCst) == 0);
+    check!(probe.kills.load(Acquire) == 0);
     Ok(())
 }
 
 fn vhost_task_drop_stops_and_waits_for_the_worker() -> Result {
     let (new, probe) = probe_task()?;
     let task = new.start();
-    check!(wait_until(|| probe.runs.load(Ordering::SeqCst) >= 1));
+    check!(wait_until(|| probe.runs.load(Acquire) >= 1));
     let worker = ARefTask::from(task.task());
     drop(task);
-    let runs = probe.runs.load(Ordering::SeqCst);
+    let runs = probe.runs.load(Acquire);
     check!(wait_until(|| exit_state(&worker) != 0));
-    check!(probe.runs.load(Ordering::SeqCst) == runs);
-    check!(probe.kills.load(Ordering::SeqCst) == 0);
+    check!(probe.runs.load(Acquire) == runs);
+    check!(probe.kills.load(Acquire) == 0);
     Ok(())
 }
 
-fn vhost_task_work_is_dropped_once_the_stopped_worker_is_gone() -> Result {
+fn vhost_task_work_is_dropped_by_stop_in_the_stopping_thread() -> Result {
     let (new, probe) = probe_task()?;
     let task = new.start();
-    check!(wait_until(|| probe.runs.load(Ordering::SeqCst) >= 1));
-    check!(probe.drops.load(Ordering::SeqCst) == 0);
+    check!(wait_until(|| probe.runs.load(Acquire) >= 1));
+    check!(probe.drops.load(Acquire) == 0);
     task.stop();
-    // The worker's reference to the work goes right after the exit that `stop()` waits for.
-    check!(wait_until(|| probe.drops.load(Ordering::SeqCst) == 1));
+    // Before `stop()` returned, after the worker's exit, in this thread.
+    check!(probe.drops.load(Acquire) == 1);
+    check!(probe.dropped_by.load(Acquire) == Task::current_raw());
     Ok(())
 }
 
 fn never_started_vhost_task_drops_work_unrun() -> Result {
     let (new, probe) = probe_task()?;
-    check!(new.work().runs.load(Ordering::SeqCst) == 0);
+    check!(new.work().runs.load(Acquire) == 0);
     drop(new);
-    check!(probe.runs.load(Ordering::SeqCst) == 0);
-    check!(probe.kills.load(Ordering::SeqCst) == 0);
-    // The drop returns once the worker has exited; its reference to the work goes right after.
-    check!(wait_until(|| probe.drops.load(Ordering::SeqCst) == 1));
-    check!(probe.runs.load(Ordering::SeqCst) == 0);
+    // The drop returns once the worker has exited, and drops the work.
+    check!(probe.drops.load(Acquire) == 1);
+    check!(probe.runs.load(Acquire) == 0);
+    check!(probe.kills.load(Acquire) == 0);
     Ok(())
 }
 
-/// `fn` of the C ABI cases: counts its calls in the `AtomicUsize` `data` points to.
+/// `fn` of the C ABI cases: counts its calls in the `Atomic<i32>` `data` points to.
 ///
 /// # Safety
 ///
-/// `data` must point to an `AtomicUsize` that is valid for the call.
+/// `data` must point to an `Atomic<i32>` that is valid for the call.
 unsafe extern "C" fn count_fn(data: *mut c_void) -> bool {
-    // SAFETY: The cases pass a pointer to an `AtomicUsize` that outlives the task.
-    unsafe { &*data.cast::<AtomicUsize>() }.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: The cases pass a pointer to an `Atomic<i32>` that outlives the task.
+    unsafe { &*data.cast::<Atomic<i32>>() }.fetch_add(1, Full);
     false
 }
 
@@ -354,10 +430,10 @@ unsafe extern "C" fn count_fn(data: *mut c_void) -> bool {
 /// As for [`count_fn`].
 unsafe extern "C" fn count_kill(data: *mut c_void) {
     // SAFETY: As for `count_fn`.
-    unsafe { &*data.cast::<AtomicUsize>() }.fetch_add(1000, Ordering::SeqCst);
+    unsafe { &*data.cast::<Atomic<i32>>() }.fetch_add(1000, Full);
 }
 
-/// A task from the C ABI whose `fn` counts its calls in the `AtomicUsize` it borrows.
+/// A task from the C ABI whose `fn` counts its calls in the `Atomic<i32>` it borrows.
 ///
 /// Dropping it stops the task with `vhost_task_stop()`.
 ///
@@ -366,17 +442,17 @@ unsafe extern "C" fn count_kill(data: *mut c_void) {
 /// `vtsk` came from `vhost_task_create()` and is not stopped; the counter outlives the task.
 struct CountingTask<'a> {
     vtsk: *mut bindings::vhost_task,
-    _calls: PhantomData<&'a AtomicUsize>,
+    _calls: PhantomData<&'a Atomic<i32>>,
 }
 
 impl<'a> CountingTask<'a> {
     /// Creates a task named `name` whose `fn` counts its calls in `calls`.
-    fn create(name: &kernel::str::CStr, calls: &'a AtomicUsize) -> Result<Self> {
+    fn create(name: &CStr, calls: &'a Atomic<i32>) -> Result<Self> {
         let arg = ptr::from_ref(calls).cast_mut().cast::<c_void>();
         // SAFETY: Valid functions and name; `arg` outlives the task, which `Self` borrows it
         // for.
         let vtsk = unsafe {
-            c_abi::vhost_task_create(Some(count_fn), Some(count_kill), arg, name.as_char_ptr())
+            c_abi::vhost_task_create(Some(count_fn), Some(count_kill), arg, name.as_ptr().cast())
         };
         // INVARIANT: A task that `vhost_task_create()` returned, with `calls` borrowed.
         Ok(Self {
@@ -410,9 +486,9 @@ fn is_err_ptr<T>(p: *mut T, errno: Error) -> bool {
 }
 
 fn c_abi_rejects_null_arguments_with_einval() -> Result {
-    let calls = AtomicUsize::new(0);
+    let calls = Atomic::new(0);
     let arg = ptr::from_ref(&calls).cast_mut().cast::<c_void>();
-    let name = c_str!("vt-null").as_char_ptr();
+    let name = c"vt-null".as_ptr().cast();
     // SAFETY: Each call has one null argument, which is what is tested, and otherwise valid
     // ones.
     let results = unsafe {
@@ -425,30 +501,30 @@ fn c_abi_rejects_null_arguments_with_einval() -> Result {
     for r in results {
         check!(is_err_ptr(r, EINVAL));
     }
-    check!(calls.load(Ordering::SeqCst) == 0);
+    check!(calls.load(Acquire) == 0);
     Ok(())
 }
 
 fn c_abi_stop_of_a_never_started_task_returns() -> Result {
-    let calls = AtomicUsize::new(0);
-    let task = CountingTask::create(c_str!("vt-nostart"), &calls)?;
+    let calls = Atomic::new(0);
+    let task = CountingTask::create(c"vt-nostart", &calls)?;
     // Upstream would wait forever here; the Rust one lets the worker exit unrun.
     drop(task);
-    check!(calls.load(Ordering::SeqCst) == 0);
+    check!(calls.load(Acquire) == 0);
     Ok(())
 }
 
 fn c_abi_start_twice_is_ignored() -> Result {
-    let calls = AtomicUsize::new(0);
-    let task = CountingTask::create(c_str!("vt-twice"), &calls)?;
+    let calls = Atomic::new(0);
+    let task = CountingTask::create(c"vt-twice", &calls)?;
     task.start();
-    check!(wait_until(|| calls.load(Ordering::SeqCst) >= 1));
+    check!(wait_until(|| calls.load(Acquire) >= 1));
     // The second start is the misuse under test.
     task.start();
     task.wake();
-    check!(wait_until(|| calls.load(Ordering::SeqCst) >= 2));
+    check!(wait_until(|| calls.load(Acquire) >= 2));
     drop(task);
-    check!(calls.load(Ordering::SeqCst) < 1000);
+    check!(calls.load(Acquire) < 1000);
     Ok(())
 }
 
@@ -532,15 +608,17 @@ macro_rules! vhost_task_rust_suite {
 vhost_task_rust_suite! {
     new_user_worker_runs_nothing_until_started,
     user_worker_function_runs_in_the_worker_task,
-    user_worker_data_lives_until_worker_and_handle_are_gone,
+    user_worker_data_is_dropped_by_the_handle_after_the_exit,
     dropping_a_never_started_user_worker_runs_nothing,
     user_worker_has_exited_only_after_the_function_returned,
     user_worker_task_reference_outlives_the_thread,
     user_worker_context_sees_no_signal_when_none_was_sent,
     user_worker_create_failure_returns_eagain_and_frees_data,
+    user_worker_wait_sleeps_until_woken_with_the_condition_true,
+    vhost_work_may_sleep_after_set_running,
     vhost_task_wake_reruns_work,
     vhost_task_drop_stops_and_waits_for_the_worker,
-    vhost_task_work_is_dropped_once_the_stopped_worker_is_gone,
+    vhost_task_work_is_dropped_by_stop_in_the_stopping_thread,
     never_started_vhost_task_drops_work_unrun,
     c_abi_rejects_null_arguments_with_einval,
     c_abi_stop_of_a_never_started_task_returns,

@@ -14,22 +14,24 @@ obj=$(objdir rust)
 
 part_rustfmt() {
 	rustfmt --check --config-path "$KDIR/.rustfmt.toml" --edition 2021 \
-		"$ROOT"/src/*.rs "$ROOT"/tests/kunit/*.rs "$ROOT"/rust/kernel/task/*.rs \
+		"$ROOT"/src/*.rs "$ROOT"/tests/kunit/*.rs "$ROOT"/tests/module/*.rs \
+		"$ROOT"/rust/kernel/task/*.rs "$ROOT"/rust/backport/kernel/*.rs \
 		"$ROOT"/rust/backport/kernel/sync/*.rs
 }
 
 part_clippy() {
 	[ -f "$obj/vmlinux" ] || "$ROOT/scripts/build-kernel.sh" rust
 	# Rebuild the kernel crate and ours under clippy-driver; the next build relinks.
-	rm -f "$obj/rust/kernel.o" "$obj/kernel/vhost_task_rs/src/vhost_task_rust.o"
-	kmake "$obj" CLIPPY=1 rust/kernel.o kernel/vhost_task_rs/src/vhost_task_rust.o \
+	local m=kernel/vhost_task_rs/tests/module/user_worker_test.o
+	rm -f "$obj/rust/kernel.o" "$obj/kernel/vhost_task_rs/src/vhost_task_rust.o" "$obj/$m"
+	kmake "$obj" CLIPPY=1 rust/kernel.o kernel/vhost_task_rs/src/vhost_task_rust.o "$m" \
 		>"$BUILD/log/clippy.log" 2>&1 || {
 		cat "$BUILD/log/clippy.log" >&2
 		return 1
 	}
 	# Ours are kernel/vhost_task_rs and what link-tree.sh links into rust/kernel; the
 	# kernel crate's own code is upstream's to lint.
-	if grep -E '^ *--> .*(vhost_task_rs/|task/user_worker\.rs|sync/aref\.rs|sync/completion\.rs|task\.rs)' \
+	if grep -E '^ *--> .*(vhost_task_rs/|task/user_worker\.rs|sync/(aref|atomic|completion)\.rs|kernel/(miscdevice|fs|pin_init)\.rs|task\.rs)' \
 		"$BUILD/log/clippy.log" >/dev/null; then
 		grep -v '^make' "$BUILD/log/clippy.log" >&2
 		return 1
@@ -40,7 +42,8 @@ part_checkpatch() {
 	local f ok=0 ignore out
 	for f in "$ROOT"/src/*.c "$ROOT"/src/*.rs "$ROOT"/tests/kunit/*.[ch] "$ROOT"/tests/kunit/*.rs \
 		"$ROOT"/rust/helpers/*.c "$ROOT"/rust/kernel/task/*.rs "$ROOT"/rust/backport/*/*.c \
-		"$ROOT"/rust/backport/kernel/sync/*.rs; do
+		"$ROOT"/rust/backport/kernel/*.rs "$ROOT"/rust/backport/kernel/sync/*.rs \
+		"$ROOT"/tests/module/*.rs; do
 		ignore=()
 		# The exported functions are defined in Rust: no C definition for the export to follow.
 		case $f in */vhost_task_exports.c) ignore=(--ignore EXPORT_SYMBOL) ;; esac

@@ -4,7 +4,8 @@
 # on any failure.
 #   test.sh all | all-7.3 | SUITE...
 # Suites: build-rust build-c boot-rust boot-c kunit-rust kunit-c e2e-rust e2e-c
-# kunit-debug lint stress-debug stress-debug-c stress-rust stress-c, on the selected tree
+# kunit-debug lint stress-debug stress-debug-c stress-rust stress-c lockdep-debug lockdep-debug-c,
+# on the selected tree
 # (TREE=, default 6.12); with a tree's suffix (kunit-rust-7.3, all-7.3) on that
 # tree, so that one run can cover both. Results of another tree than 6.12 carry its name: kunit-rust-7.3.CASE.
 # The stress suites run 'vhost-e2e stress' at STRESS_SCALE (default 0.1, the short
@@ -65,9 +66,31 @@ suite_build() {
 		check "$s.${name%%:*}_calls_vhost_task_create" \
 			eval "(cd '$obj' && '$nm' -u '$o' | grep ' vhost_task_create$' >/dev/null)"
 	done
-	for o in drivers/vhost/net.o drivers/vhost/vsock.o drivers/vhost/scsi.o; do
-		check "$s.$(basename "$o" .o)_is_built_in" grep -qx "$o" <<<"$members"
+	# The shape distributions ship: the users are modules, and modpost resolved the ABI for
+	# them against vmlinux (Module.symvers), where vhost_task_exports.c or vhost_task.c
+	# exports it.
+	local ko
+	for ko in drivers/vhost/vhost.ko drivers/vhost/vhost_net.ko drivers/vhost/vhost_vsock.ko \
+		drivers/vhost/vhost_scsi.ko drivers/net/tun.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
+		check "$s.$(basename "$ko" .ko | tr - _)_is_a_module" test -f "$obj/$ko"
 	done
+	local f
+	for f in vhost_task_create vhost_task_start vhost_task_stop vhost_task_wake; do
+		check "$s.modpost_resolved_${f}_from_vmlinux" \
+			grep -qP "^0x[0-9a-f]+\t$f\tvmlinux\tEXPORT_SYMBOL_GPL" "$obj/Module.symvers"
+		for ko in drivers/vhost/vhost.ko arch/x86/kvm/kvm.ko; do
+			check "$s.$(basename "$ko" .ko)_ko_imports_$f" \
+				eval "'$nm' -u '$obj/$ko' | grep -q ' $f\$'"
+		done
+	done
+	# The Rust module links against the kernel crate only through exported symbols: none of
+	# the C functions that the abstraction's non-generic part calls for it.
+	ko=$obj/kernel/vhost_task_rs/tests/module/user_worker_test.ko
+	check "$s.user_worker_test_is_a_module" test -f "$ko"
+	check "$s.user_worker_test_imports_no_unexported_c_function" \
+		eval "! '$nm' -u '$ko' | grep -qwE 'copy_process|wake_up_new_task|get_signal|do_exit'"
+	check "$s.user_worker_test_calls_the_kernel_crate_for_the_worker" \
+		eval "'$nm' -u '$ko' | grep -q 'user_worker.*create_worker'"
 }
 
 # The busybox initramfs boot, plain 'qemu -kernel -initrd', running the demo.
@@ -167,6 +190,11 @@ suite_e2e() {
 	# The nested QEMU case boots the same kernel from the initramfs.
 	"$ROOT/scripts/mk-initramfs.sh"
 	local append="vt.e2e=$e2e vt.kernel=$(imagefile "$v") vt.initrd=$BUILD/initramfs.cpio.gz"
+	# KVM's own nx_huge_pages_test, which two KVM cases run (tests/e2e/src/kvm.rs). A failed
+	# build fails those cases, with the reason: it is in build/log/selftests-kvm-TREE.log.
+	local selftest
+	selftest=$("$ROOT/scripts/build-kvm-selftest.sh") || selftest=failed
+	append="$append vt.kvm_selftest=$selftest"
 	[ -z "${E2E_FILTER:-}" ] || append="$append vt.filter=$E2E_FILTER"
 	# Files the cases keep (the nested QEMU's console, its timeline) land here.
 	local logdir=$BUILD/log/$s
@@ -229,6 +257,21 @@ suite_stress() {
 	check "stress-$v.guest_printed_its_kernel_log" grep -q '^kmsg: end of the kernel log' "$log"
 }
 
+# Lockdep on the stop / kill protocol: a guest of the debug kernel in which the kill handler
+# of a vhost task takes a lock that the stopper holds across vhost_task_stop(). Lockdep must
+# report it (and the guest must not hang); its own boot, since lockdep is off after a report.
+suite_lockdep() {
+	local v=$1 s=lockdep-$1 rc=0 e2e
+	local log=$BUILD/log/$s.log
+	stage "$s: lockdep reports the inversion of a lock with vhost_task_stop(), on ${v}"
+	e2e=$("$ROOT/scripts/build-e2e.sh")
+	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 900 --log "$log" \
+		--append "vt.e2e=$e2e" --hostfs "$ROOT/tests/guest/lockdep.sh" >/dev/null 2>&1 || rc=$?
+	tap_results "$s" "$log" "$rc" || return 0
+	grep -E '^not ok' "$log" | sed 's/^/    /' >&2 || true
+	check "$s.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
+}
+
 run_suite() {
 	case $1 in
 	build-rust | build-c) suite_build "${1#build-}" ;;
@@ -237,6 +280,7 @@ run_suite() {
 	e2e-rust | e2e-c) suite_e2e "${1#e2e-}" ;;
 	lint) suite_lint ;;
 	stress-rust | stress-c | stress-debug | stress-debug-c) suite_stress "${1#stress-}" ;;
+	lockdep-debug | lockdep-debug-c) suite_lockdep "${1#lockdep-}" ;;
 	*) die "unknown suite '$1'" ;;
 	esac
 }
@@ -258,7 +302,7 @@ in_tree() {
 all_suites() {
 	case $1 in
 	6.12) echo build-rust boot-rust kunit-rust e2e-rust stress-rust build-c boot-c kunit-c e2e-c \
-		stress-c kunit-debug stress-debug lint ;;
+		stress-c kunit-debug stress-debug lockdep-debug lint ;;
 	*) echo build-rust boot-rust kunit-rust e2e-rust build-c boot-c kunit-c e2e-c lint ;;
 	esac
 }

@@ -12,6 +12,7 @@ for arg in $(cat /proc/cmdline); do
 	vt.nested_icount=*) export VT_NESTED_ICOUNT=${arg#vt.nested_icount=} ;;
 	vt.nested_append=*) export VT_NESTED_APPEND=${arg#vt.nested_append=} ;;
 	vt.nested_ack=*) export VT_NESTED_ACK=${arg#vt.nested_ack=} ;;
+	vt.kvm_selftest=*) export VT_KVM_SELFTEST=${arg#vt.kvm_selftest=} ;;
 	esac
 done
 export VT_KERNEL VT_INITRD

@@ -35,7 +35,7 @@ macro_rules! case {
 
 /// Every case, in the order they run.
 pub fn all() -> Vec<Case> {
-    vec![
+    let mut v = vec![
         case!(worker_is_a_thread_of_the_owner, 60),
         case!(worker_shares_fresh_user_net_uts_pid_namespaces, 60),
         case!(traffic_10000_frames_each_way_mrg_rxbuf_off, 900),
@@ -57,8 +57,11 @@ pub fn all() -> Vec<Case> {
         case!(vhost_vsock_worker_is_a_thread_of_the_owner, 60),
         case!(vhost_scsi_worker_is_a_thread_of_the_owner, 60),
         case!(qemu_vhost_net_worker_is_a_thread_of_qemu, 600),
-        case!(kernel_log_has_no_warnings, 60),
-    ]
+    ];
+    // KVM's NX huge page recovery thread, from a VMM on kvm-ioctls (kvm.rs).
+    v.extend(crate::kvm::cases());
+    v.push(case!(kernel_log_has_no_warnings, 60));
+    v
 }
 
 fn self_pid() -> i32 {

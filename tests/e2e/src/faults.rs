@@ -6,6 +6,12 @@
 //! after which the same owner retries, gets its worker and moves data through it; never in a
 //! hang, a splat, or a leaked thread or fd.
 //!
+//! The calls: `VHOST_SET_OWNER` of vhost-net, vhost-vsock and vhost-scsi, vhost-scsi's
+//! `VHOST_NEW_WORKER`, and the first `KVM_RUN` of a VM, which creates KVM's NX huge page
+//! recovery thread through `call_once()` and then runs the guest to its first exit: there a
+//! fault after the thread was made fails the call with the thread left (call_once() is done),
+//! and the retry must run the guest with that one thread.
+//!
 //! Needs `CONFIG_FAULT_INJECTION`, `CONFIG_FAILSLAB`, `CONFIG_FAIL_PAGE_ALLOC` and
 //! `CONFIG_FAULT_INJECTION_DEBUG_FS` (the debug kernel, configs/debug.config). The plain Rust
 //! and C test kernels have none of it: there the cases are TAP `# SKIP`s that say so.
@@ -19,6 +25,7 @@ use crate::cases::worker_thread;
 use crate::harness::{ensure, fork, pipe, skip, CaseResult, Context};
 use crate::ioctls;
 use crate::kmsg::{self, Kmsg};
+use crate::kvm;
 use crate::netdev::{self, NetDev};
 use crate::procfs;
 use crate::scsi;
@@ -53,6 +60,9 @@ pub enum Path {
     ScsiSetOwner,
     /// `VHOST_NEW_WORKER` on an owned /dev/vhost-scsi (in 6.12 only vhost-scsi wires it).
     ScsiNewWorker,
+    /// The first `KVM_RUN` of a VM, which creates KVM's NX huge page recovery thread (and
+    /// then runs the guest to its first exit).
+    KvmFirstRun,
 }
 
 impl Path {
@@ -63,6 +73,7 @@ impl Path {
             Path::VsockSetOwner => "vhost-vsock set_owner",
             Path::ScsiSetOwner => "vhost-scsi set_owner",
             Path::ScsiNewWorker => "vhost-scsi new_worker",
+            Path::KvmFirstRun => "kvm first KVM_RUN",
         }
     }
 }
@@ -124,6 +135,7 @@ enum Dev {
     Net(Net<Arc<GuestMemoryMmap>>, Arc<GuestMemoryMmap>),
     Vsock(Vsock<Arc<GuestMemoryMmap>>),
     Scsi(scsi::ScsiDev),
+    Kvm(Box<kvm::Vm>),
 }
 
 impl Dev {
@@ -148,6 +160,11 @@ impl Dev {
                 ioctls::set_owner(&d).ctx("VHOST_SET_OWNER")?;
                 Dev::Scsi(d)
             }
+            Path::KvmFirstRun => {
+                let vm = kvm::Vm::new()?;
+                kvm::prepare(&vm.vcpu).map_err(|e| format!("KVM_SET_REGS: {e}"))?;
+                Dev::Kvm(Box::new(vm))
+            }
         })
     }
 
@@ -156,16 +173,34 @@ impl Dev {
             Dev::Net(n, _) => n.as_raw_fd(),
             Dev::Vsock(v) => v.as_raw_fd(),
             Dev::Scsi(s) => s.as_raw_fd(),
+            Dev::Kvm(vm) => vm.vcpu.as_raw_fd(),
         }
     }
 
     /// The call under test; for `VHOST_NEW_WORKER`, the new worker's id.
-    fn call(&self, path: Path) -> io::Result<u32> {
+    fn call(&mut self, path: Path) -> io::Result<u32> {
+        if let Dev::Kvm(vm) = self {
+            return kvm::run_prepared(&mut vm.vcpu)
+                .map(|()| 0)
+                .map_err(|e| match e {
+                    kvm::RunError::Errno(e) => io::Error::from_raw_os_error(e),
+                    e => io::Error::other(e.to_string()),
+                });
+        }
         let fd = Fd(self.fd());
         match path {
             Path::ScsiNewWorker => ioctls::new_worker(&fd),
             _ => ioctls::set_owner(&fd).map(|()| 0),
         }
+    }
+
+    /// Sets up the call once more after it failed (for KVM: the registers, which must not be
+    /// set between the arming of fail-nth and the call).
+    fn prepare_retry(&self) -> Result<(), String> {
+        if let Dev::Kvm(vm) = self {
+            kvm::prepare(&vm.vcpu).map_err(|e| format!("KVM_SET_REGS: {e}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -179,7 +214,11 @@ impl AsRawFd for Fd {
 
 /// Arms fail-nth with `n`, makes the call, disarms. Returns the call's result and whether the
 /// fault was injected (fail-nth read back 0).
-fn call_with_nth_fault(dev: &Dev, path: Path, n: u32) -> Result<(io::Result<u32>, bool), String> {
+fn call_with_nth_fault(
+    dev: &mut Dev,
+    path: Path,
+    n: u32,
+) -> Result<(io::Result<u32>, bool), String> {
     let mut nth = fs::File::options()
         .read(true)
         .write(true)
@@ -235,9 +274,9 @@ impl Outcome {
 fn owner(path: Path, n: u32) -> Result<Outcome, String> {
     let me = procfs::self_pid();
     let fds = fd_count();
-    let dev = Dev::open(path)?;
+    let mut dev = Dev::open(path)?;
     let threads = procfs::threads(me).ctx("threads")?.len();
-    let (r, injected) = call_with_nth_fault(&dev, path, n)?;
+    let (r, injected) = call_with_nth_fault(&mut dev, path, n)?;
     let outcome = match (&r, injected) {
         (Ok(_), false) => Outcome::NotReached,
         (Err(e), false) => return Err(format!("failed without an injected fault: {e}")),
@@ -249,9 +288,20 @@ fn owner(path: Path, n: u32) -> Result<Outcome, String> {
                 || format!("injected fault gave {e}, not ENOMEM, EAGAIN or EINTR"),
             )?;
             // A refused call leaves no thread behind (a worker that was created and then
-            // given up must have exited).
+            // given up must have exited). The first KVM_RUN may fail after it made the
+            // recovery thread (call_once() is then done): one thread more, the recovery one.
+            let made = if path == Path::KvmFirstRun {
+                kvm::recovery_threads(me).len()
+            } else {
+                0
+            };
+            ensure(made <= 1, || {
+                format!("{made} recovery threads after the failed call")
+            })?;
             ensure(
-                procfs::wait_for(T, || procfs::threads(me).map_or(0, |t| t.len()) == threads),
+                procfs::wait_for(T, || {
+                    procfs::threads(me).map_or(0, |t| t.len()) == threads + made
+                }),
                 || {
                     format!(
                         "after the failed call the owner has threads {:?}",
@@ -264,9 +314,11 @@ fn owner(path: Path, n: u32) -> Result<Outcome, String> {
     };
     let id = match r {
         Ok(id) => id,
-        Err(_) => dev
-            .call(path)
-            .map_err(|e| format!("the retry after the injected fault failed: {e}"))?,
+        Err(_) => {
+            dev.prepare_retry()?;
+            dev.call(path)
+                .map_err(|e| format!("the retry after the injected fault failed: {e}"))?
+        }
     };
     use_worker(dev, path, id, me, threads)?;
     ensure(
@@ -292,6 +344,9 @@ fn use_worker(dev: Dev, path: Path, id: u32, me: i32, threads: usize) -> Result<
         ensure(now == threads + 1, || {
             format!("VHOST_NEW_WORKER gave {now} threads, had {threads}")
         })?;
+    } else if path == Path::KvmFirstRun {
+        let w = kvm::recovery_thread(me)?;
+        kvm::check_worker(me, w)?;
     } else {
         let w = worker_thread(me)?;
         crate::cases::check_contract(me, w)?;
@@ -310,6 +365,13 @@ fn use_worker(dev: Dev, path: Path, id: u32, me: i32, threads: usize) -> Result<
             let cid = 3 + u64::from(me as u32);
             v.set_guest_cid(cid)
                 .map_err(|e| format!("VHOST_VSOCK_SET_GUEST_CID: {e:?}"))?;
+        }
+        Dev::Kvm(mut vm) => {
+            // The guest from its out to its hlt, then once more from the start, through the
+            // vCPU whose first KVM_RUN was under the fault.
+            kvm::run_to_hlt(&mut vm.vcpu).map_err(|e| format!("KVM_RUN to hlt: {e}"))?;
+            vm.run_guest()
+                .map_err(|e| format!("KVM_RUN of the guest again: {e}"))?;
         }
         Dev::Scsi(mut s) => {
             // An INQUIRY on the I/O queue, through the worker under test: the request, the
@@ -331,8 +393,15 @@ fn use_worker(dev: Dev, path: Path, id: u32, me: i32, threads: usize) -> Result<
     Ok(())
 }
 
-/// Tasks anywhere in the system named after `owner`'s worker.
-fn stray_workers(owner: i32) -> Vec<i32> {
+/// Tasks anywhere in the system named after `owner`'s worker, or (KVM) recovery threads of
+/// the thread group `owner`.
+fn stray_workers(path: Path, owner: i32) -> Vec<i32> {
+    if path == Path::KvmFirstRun {
+        return kvm::all_recovery_threads()
+            .into_iter()
+            .filter(|&t| procfs::status_num(t, "Tgid").is_ok_and(|g| g == i64::from(owner)))
+            .collect();
+    }
     procfs::find_by_comm(&format!("vhost-{owner}"))
 }
 
@@ -340,6 +409,11 @@ fn stray_workers(owner: i32) -> Vec<i32> {
 pub fn walk(path: Path) -> CaseResult {
     if let Some(why) = unavailable() {
         return skip(why);
+    }
+    if path == Path::KvmFirstRun {
+        if let Some(r) = kvm::missing() {
+            return r;
+        }
     }
     configure()?;
     let label = path.label();
@@ -387,7 +461,7 @@ pub fn walk(path: Path) -> CaseResult {
             println!("# splat {label} n={n}: {}", bad.join(" | "));
             splats.push(format!("n={n}: {}", bad.join(" | ")));
         }
-        let stray = stray_workers(child.pid);
+        let stray = stray_workers(path, child.pid);
         ensure(stray.is_empty(), || {
             format!("{label} n={n}: worker threads {stray:?} outlived their owner")
         })?;
@@ -462,6 +536,11 @@ pub fn scsi_set_owner() -> CaseResult {
 /// `VHOST_NEW_WORKER` of /dev/vhost-scsi under each fault.
 pub fn scsi_new_worker() -> CaseResult {
     walk(Path::ScsiNewWorker)
+}
+
+/// The first `KVM_RUN` of a VM under each fault.
+pub fn kvm_first_run() -> CaseResult {
+    walk(Path::KvmFirstRun)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod faults;
 mod harness;
 mod ioctls;
 mod kmsg;
+mod kvm;
 mod netdev;
 mod procfs;
 mod qemu;

@@ -51,6 +51,9 @@ fn limit_loops() -> u32 {
 fn freezes() -> u32 {
     scaled(100, 3)
 }
+fn kvm_rounds() -> u32 {
+    scaled(1_000, 5)
+}
 
 /// How long to wait for the kernel to tidy up (RCU, exiting threads) before comparing.
 const SETTLE: Duration = Duration::from_secs(30);
@@ -161,6 +164,22 @@ pub fn all() -> Vec<Case> {
             ),
             freeze_thaw_loops,
             300.0 + 15.0 * f64::from(freezes()),
+        ),
+        // KVM's NX huge page recovery thread: the first KVM_RUN, which creates it, under each
+        // fault, and CVE-2025-40024's race of the parameter setters' wake-up with the exit of
+        // a killed VMM's thread.
+        case(
+            "fault_at_each_allocation_of_kvm_first_run_fails_cleanly".into(),
+            faults::kvm_first_run,
+            3600.0,
+        ),
+        case(
+            format!(
+                "kvm_sigkill_of_vmms_vs_nx_parameter_writes_{}_rounds_all_reaped",
+                kvm_rounds()
+            ),
+            kvm_sigkill_vs_parameter_writes,
+            300.0 + 6.0 * f64::from(kvm_rounds()),
         ),
         // vhost-scsi last: its VHOST_SCSI_SET_ENDPOINT makes lockdep report a lock-order
         // problem between LIO's configfs and vhost-scsi (not vhost_task), after which lockdep
@@ -897,6 +916,99 @@ fn freeze_thaw_loops() -> CaseResult {
     Ok(format!(
         "{n} freeze/thaw rounds of {FREEZE_OWNERS} owners in {secs:.1} s: frozen within {} ms at worst, nothing moved while frozen, every owner moved after each thaw; {}",
         worst_freeze.as_millis(),
+        compare(&before, &after)
+    ))
+}
+
+/// CVE-2025-40024 (fixed by afe16653e05d, "vhost: Take a reference on the task in struct
+/// vhost_task"): a VMM killed with SIGKILL has its recovery thread exit at once, while the VM
+/// stays on KVM's vm_list until the VMM's files are closed; a parameter setter in another
+/// process that walks the list meanwhile wakes the thread through `vhost_task_wake()`, which
+/// without the reference touched a freed task_struct. Each round forks a VMM with 1 to 3 VMs,
+/// run once so that their threads live (and in half the rounds its first guest spinning in
+/// KVM_RUN), and kills it 0 to 20 ms later, while a writer process toggles `nx_huge_pages`
+/// (a wake each time) and the ratio (60 to 120 wakes, 120 to 60 does not) as fast as it can.
+/// Pass: every VMM reaped with its threads, the threads of the system back at the baseline,
+/// and (the runner's check of the kernel log) no KASAN, lockdep or kmemleak report.
+fn kvm_sigkill_vs_parameter_writes() -> CaseResult {
+    use crate::kvm::{self, NX, PERIOD, RATIO};
+    if let Some(r) = kvm::missing() {
+        return r;
+    }
+    let before = Baseline::take();
+    let kvm_before = kvm::all_recovery_threads();
+    let params = kvm::Params::save()?;
+    kvm::set_param(NX, "N")?;
+    kvm::set_param(RATIO, "60")?;
+    kvm::set_param(PERIOD, "0")?;
+    let counters = Counters::new(2).ctx("mmap")?;
+    let mut writer = fork(|| {
+        let seq = [(NX, "Y"), (RATIO, "120"), (RATIO, "60"), (NX, "N")];
+        loop {
+            for (name, value) in seq {
+                let i = usize::from(kvm::set_param(name, value).is_err());
+                counters.get(i).fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    })
+    .ctx("fork")?;
+    let (mut rng, seed) = Rng::seeded();
+    let n = kvm_rounds();
+    let (mut vms, mut spinning) = (0, 0);
+    let mut worst = Duration::ZERO;
+    let watchdog = Duration::from_secs(30);
+    let t0 = Instant::now();
+    let rounds = (|| -> Result<(), String> {
+        for i in 0..n {
+            let k = 1 + rng.below(3) as usize;
+            let spin = rng.below(2) == 0;
+            let (mut child, threads) =
+                kvm::spawn_vmm(k, spin).map_err(|e| format!("round {i} (seed {seed}): {e}"))?;
+            vms += k;
+            spinning += u32::from(spin);
+            std::thread::sleep(Duration::from_millis(rng.below(21)));
+            let t = Instant::now();
+            child.kill(libc::SIGKILL);
+            child.wait_timeout(watchdog).ok_or_else(|| {
+                format!(
+                    "round {i} (seed {seed}): VMM {} not reaped {} s after SIGKILL",
+                    child.pid,
+                    watchdog.as_secs()
+                )
+            })?;
+            worst = worst.max(t.elapsed());
+            ensure(
+                procfs::wait_for(T, || threads.iter().all(|&w| !procfs::exists(w))),
+                || format!("round {i} (seed {seed}): {threads:?} outlived their reaped VMM"),
+            )?;
+        }
+        Ok(())
+    })();
+    let secs = t0.elapsed().as_secs_f32();
+    writer.kill(libc::SIGKILL);
+    let _ = writer.wait_timeout(T);
+    let (writes, refused) = (
+        counters.get(0).load(Ordering::Relaxed),
+        counters.get(1).load(Ordering::Relaxed),
+    );
+    let saved = params.describe();
+    drop(params);
+    rounds?;
+    ensure(refused == 0, || {
+        format!("{refused} of the writer's parameter writes failed")
+    })?;
+    ensure(writes > u64::from(n), || {
+        format!("the writer made only {writes} writes in {n} rounds")
+    })?;
+    let after = settle(&before, 0)?;
+    let left = kvm::all_recovery_threads();
+    ensure(left == kvm_before, || {
+        format!("recovery threads {kvm_before:?} before, {left:?} after")
+    })?;
+    Ok(format!(
+        "{n} rounds in {secs:.0} s (seed {seed}): {vms} VMs in VMMs killed with their recovery threads alive ({spinning} VMMs with a guest spinning in KVM_RUN), all reaped with their threads, slowest in {} ms, while another process made {writes} writes of nx_huge_pages and the ratio ({:.0}/s); parameters restored ({saved}); {}",
+        worst.as_millis(),
+        writes as f64 / f64::from(secs.max(0.001)),
         compare(&before, &after)
     ))
 }

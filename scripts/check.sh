@@ -55,6 +55,12 @@ part_checkpatch() {
 	return $ok
 }
 
+# The doc examples of the vhost crate, which the kernel's doctests do not run, are the same as
+# their twins in the KUnit cases, which do run.
+part_doc-examples() {
+	python3 "$ROOT/scripts/doc-examples.py" "$ROOT/src/vhost_task.rs" "$ROOT/tests/kunit/rust_cases.rs"
+}
+
 part_e2e-fmt() {
 	cargo fmt --manifest-path "$ROOT/Cargo.toml" --all -- --check
 }
@@ -64,7 +70,7 @@ part_e2e-clippy() {
 }
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rustfmt clippy checkpatch e2e-fmt e2e-clippy)
+[ ${#parts[@]} -gt 0 ] || parts=(rustfmt clippy checkpatch doc-examples e2e-fmt e2e-clippy)
 "$ROOT/scripts/get-tree.sh"
 "$ROOT/scripts/link-tree.sh"
 failed=()

@@ -216,7 +216,7 @@ suite_e2e() {
 # Style and lint, as scripts/check.sh (make check).
 # The userspace crate's checks do not depend on the tree: only on the default one.
 suite_lint() {
-	local s=lint$TREE_TAG p parts=(rustfmt clippy checkpatch e2e-fmt e2e-clippy)
+	local s=lint$TREE_TAG p parts=(rustfmt clippy checkpatch doc-examples e2e-fmt e2e-clippy)
 	[ -z "$TREE_TAG" ] || parts=(rustfmt clippy checkpatch)
 	stage "$s: ${parts[*]} with Linux $TREE's rules (clippy through make CLIPPY=1)"
 	for p in "${parts[@]}"; do

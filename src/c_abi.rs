@@ -85,12 +85,14 @@ pub unsafe extern "C" fn vhost_task_create(
     // SAFETY: `name` is not null, and the caller promises a valid C string.
     let name = unsafe { CStr::from_ptr(name.cast()) };
     // INVARIANT: The caller promises that the callbacks may be called until the stop.
-    let work = CWork {
-        func,
-        handle_sigkill,
-        arg,
-    };
-    match NewVhostTask::new(name, work) {
+    match NewVhostTask::new(
+        name,
+        CWork {
+            func,
+            handle_sigkill,
+            arg,
+        },
+    ) {
         Ok(task) => task.into_worker().into_raw().cast_mut().cast(),
         Err(e) => e.to_ptr(),
     }
@@ -109,15 +111,14 @@ pub unsafe extern "C" fn vhost_task_create(
 pub unsafe extern "C" fn vhost_task_start(vtsk: *mut bindings::vhost_task) {
     // SAFETY: `vtsk` comes from `into_raw()` in `vhost_task_create()` and is handed back to it
     // below; no other start or stop runs meanwhile, as the caller promises.
-    let started = match unsafe { NewUserWorker::<Shared>::from_raw(vtsk.cast_const().cast()) } {
-        Ok(created) => created.start(),
+    // `into_raw()` makes `vtsk` again, which owns the worker again.
+    match unsafe { NewUserWorker::<Shared>::from_raw(vtsk.cast_const().cast()) } {
+        Ok(created) => _ = created.start().into_raw(),
         Err(started) => {
             pr_warn!("vhost_task_start() on a task that was started already\n");
-            started
+            _ = started.into_raw();
         }
-    };
-    // The pointer is `vtsk` again, and owns the worker again.
-    let _ = started.into_raw();
+    }
 }
 
 /// Stops the task, waits until its worker has exited, and frees it.

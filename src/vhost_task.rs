@@ -23,41 +23,43 @@
 //! [exit sections](WorkerContext::exit_section) of the worker, so a lock that the stopper holds
 //! while they take it is reported, as C's `exit_mutex` makes it for `killed`.
 //!
-//! # Examples
-//!
-//! ```
-//! use kernel::{prelude::*, sync::atomic::{Atomic, Relaxed}, task::user_worker::WorkerContext};
-//! use vhost_task_rust::vhost_task::{NewVhostTask, VhostWork};
-//!
-//! struct Counter {
-//!     runs: Atomic<i32>,
-//! }
-//!
-//! impl VhostWork for Counter {
-//!     fn run(&self, _ctx: &WorkerContext<'_>) -> bool {
-//!         self.runs.store(self.runs.load(Relaxed) + 1, Relaxed);
-//!         false // No more work: sleep until the next wake-up.
-//!     }
-//!
-//!     fn killed(&self) {}
-//! }
-//!
-//! let task = NewVhostTask::new(c"example", Counter { runs: Atomic::new(0) })?.start();
-//! task.wake();
-//! task.stop(); // Returns once the worker has exited; `run` is not called again.
-//! # Ok::<(), Error>(())
-//! ```
+//! The examples of [`VhostWork`] and [`VhostTask`] run as the KUnit cases `doc_example_*` of
+//! `tests/kunit/rust_cases.rs`, which `scripts/check.sh doc-examples` keeps the same as here.
 
-use kernel::{
-    prelude::*,
-    sync::atomic::{Atomic, Relaxed},
-    task::{
-        user_worker::{NewUserWorker, UserWorker, Wait, WorkerContext},
-        Task,
-    },
-};
+use crate::compat::init_value;
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::task::user_worker::{NewUserWorker, UserWorker, Wait, WorkerContext};
+use kernel::task::Task;
 
 /// The work a vhost task runs.
+///
+/// # Examples
+///
+/// A work that counts its runs, and has nothing to flush when its process is killed:
+///
+/// ```
+/// use kernel::{prelude::*, sync::atomic::{Atomic, Full}, task::user_worker::WorkerContext};
+/// use vhost_task_rust::vhost_task::{NewVhostTask, VhostWork};
+///
+/// struct Counter {
+///     runs: Atomic<i32>,
+/// }
+///
+/// impl VhostWork for Counter {
+///     fn run(&self, _ctx: &WorkerContext<'_>) -> bool {
+///         self.runs.fetch_add(1, Full);
+///         false // No more work: sleep until the next wake-up.
+///     }
+///
+///     fn killed(&self) {}
+/// }
+///
+/// let task = NewVhostTask::new(c"example", Counter { runs: Atomic::new(0) })?.start();
+/// task.wake();
+/// task.stop(); // Returns once the worker has exited; `run` is not called again.
+/// # Ok::<(), Error>(())
+/// ```
 pub trait VhostWork: Send + Sync + 'static {
     /// Runs the pending work, if any, in the worker, and returns whether it did work.
     ///
@@ -80,7 +82,6 @@ const STOPPED: i8 = 1;
 const KILLED: i8 = 2;
 
 /// What the owner and the worker of a vhost task share: the work, and how the task ended.
-#[pin_data]
 pub struct VhostShared<W> {
     work: W,
     /// [`RUNNING`], then [`STOPPED`] or [`KILLED`], whichever comes first: one exchange decides
@@ -101,16 +102,11 @@ impl<W: VhostWork> NewVhostTask<W> {
     ///
     /// See [`NewUserWorker::new`] for the errors.
     pub fn new(name: &core::ffi::CStr, work: W) -> Result<Self> {
-        let shared = try_pin_init!(VhostShared {
+        let init = init_value(VhostShared {
             work,
             end: Atomic::new(RUNNING),
-        }? Error);
-        Ok(Self(NewUserWorker::new(name, shared, worker_loop::<W>)?))
-    }
-
-    /// The worker's task.
-    pub fn task(&self) -> &Task {
-        self.0.task()
+        });
+        Ok(Self(NewUserWorker::new(name, init, worker_loop::<W>)?))
     }
 
     /// The work the task runs.
@@ -132,6 +128,42 @@ impl<W: VhostWork> NewVhostTask<W> {
 /// A running vhost task.
 ///
 /// Dropping it stops it, like [`stop`](Self::stop).
+///
+/// # Examples
+///
+/// Work is queued in the work, then the worker is woken up to run it. The stop returns once the
+/// worker has exited, and drops the work; what was queued may not have run by then, so an owner
+/// that needs it done flushes first, as vhost does:
+///
+/// ```
+/// use kernel::{prelude::*, sync::atomic::{Acquire, Atomic, Full, Release}};
+/// use kernel::task::user_worker::WorkerContext;
+/// use vhost_task_rust::vhost_task::{NewVhostTask, VhostWork};
+///
+/// struct Queue {
+///     queued: Atomic<i32>,
+///     done: Atomic<i32>,
+/// }
+///
+/// impl VhostWork for Queue {
+///     fn run(&self, _ctx: &WorkerContext<'_>) -> bool {
+///         if self.done.load(Acquire) == self.queued.load(Acquire) {
+///             return false;
+///         }
+///         self.done.fetch_add(1, Full);
+///         true // Did work: called again at once.
+///     }
+///
+///     fn killed(&self) {}
+/// }
+///
+/// let work = Queue { queued: Atomic::new(0), done: Atomic::new(0) };
+/// let task = NewVhostTask::new(c"example", work)?.start();
+/// task.work().queued.store(3, Release);
+/// task.wake();
+/// task.stop();
+/// # Ok::<(), Error>(())
+/// ```
 #[must_use = "dropping a vhost task stops it"]
 pub struct VhostTask<W: VhostWork>(UserWorker<VhostShared<W>>);
 
@@ -149,12 +181,6 @@ impl<W: VhostWork> VhostTask<W> {
     /// Wakes the worker up so that it calls [`VhostWork::run`] again.
     pub fn wake(&self) {
         self.0.wake_up();
-    }
-
-    /// Returns whether the worker has exited, which before a stop means it was killed.
-    #[must_use]
-    pub fn has_exited(&self) -> bool {
-        self.0.has_exited()
     }
 
     /// Stops the task, and returns once the worker has exited; then drops the work.
@@ -185,14 +211,14 @@ impl<W: VhostWork> Drop for VhostTask<W> {
 /// The worker's loop, `vhost_task_fn()` of the C implementation.
 fn worker_loop<W: VhostWork>(ctx: &WorkerContext<'_>, shared: &VhostShared<W>) {
     let stopped = || shared.end.load(Relaxed) == STOPPED;
-    loop {
-        // Signals first, then `TASK_INTERRUPTIBLE`, then the stop and the work.
-        match ctx.wait(|| stopped() || ctx.exit_section(|| shared.work.run(ctx))) {
-            Wait::Ready if stopped() => return,
-            Wait::Ready => continue,
-            Wait::Exiting => break,
+    // Signals first, then `TASK_INTERRUPTIBLE`, then the stop and the work; again at once while
+    // the work did some.
+    while ctx.wait(|| stopped() || ctx.exit_section(|| shared.work.run(ctx))) == Wait::Ready {
+        if stopped() {
+            return;
         }
     }
+    // `Wait::Exiting`: the process is exiting.
     // If a stop and a SIGKILL race, the SIGKILL can be ignored: the owner has already stopped
     // queueing work and flushed it when it stops the task.
     if shared.end.cmpxchg(RUNNING, KILLED, Relaxed).is_ok() {

@@ -412,6 +412,67 @@ fn never_started_vhost_task_drops_work_unrun() -> Result {
     Ok(())
 }
 
+/// The doc example of [`VhostWork`](crate::vhost_task::VhostWork), run here since the kernel runs
+/// the doc examples of its `kernel` crate only; `scripts/check.sh doc-examples` keeps the two
+/// the same (verbatim, so not formatted).
+#[rustfmt::skip]
+fn doc_example_of_vhost_work() -> Result {
+    use kernel::{prelude::*, sync::atomic::{Atomic, Full}, task::user_worker::WorkerContext};
+    use crate::vhost_task::{NewVhostTask, VhostWork};
+
+    struct Counter {
+        runs: Atomic<i32>,
+    }
+
+    impl VhostWork for Counter {
+        fn run(&self, _ctx: &WorkerContext<'_>) -> bool {
+            self.runs.fetch_add(1, Full);
+            false // No more work: sleep until the next wake-up.
+        }
+
+        fn killed(&self) {}
+    }
+
+    let task = NewVhostTask::new(c"example", Counter { runs: Atomic::new(0) })?.start();
+    task.wake();
+    task.stop(); // Returns once the worker has exited; `run` is not called again.
+    Ok::<(), Error>(())
+}
+
+/// The doc example of [`VhostTask`](crate::vhost_task::VhostTask), run here since the kernel runs
+/// the doc examples of its `kernel` crate only; `scripts/check.sh doc-examples` keeps the two
+/// the same (verbatim, so not formatted).
+#[rustfmt::skip]
+fn doc_example_of_vhost_task() -> Result {
+    use kernel::{prelude::*, sync::atomic::{Acquire, Atomic, Full, Release}};
+    use kernel::task::user_worker::WorkerContext;
+    use crate::vhost_task::{NewVhostTask, VhostWork};
+
+    struct Queue {
+        queued: Atomic<i32>,
+        done: Atomic<i32>,
+    }
+
+    impl VhostWork for Queue {
+        fn run(&self, _ctx: &WorkerContext<'_>) -> bool {
+            if self.done.load(Acquire) == self.queued.load(Acquire) {
+                return false;
+            }
+            self.done.fetch_add(1, Full);
+            true // Did work: called again at once.
+        }
+
+        fn killed(&self) {}
+    }
+
+    let work = Queue { queued: Atomic::new(0), done: Atomic::new(0) };
+    let task = NewVhostTask::new(c"example", work)?.start();
+    task.work().queued.store(3, Release);
+    task.wake();
+    task.stop();
+    Ok::<(), Error>(())
+}
+
 /// `fn` of the C ABI cases: counts its calls in the `Atomic<i32>` `data` points to.
 ///
 /// # Safety
@@ -616,6 +677,8 @@ vhost_task_rust_suite! {
     user_worker_create_failure_returns_eagain_and_frees_data,
     user_worker_wait_sleeps_until_woken_with_the_condition_true,
     vhost_work_may_sleep_after_set_running,
+    doc_example_of_vhost_work,
+    doc_example_of_vhost_task,
     vhost_task_wake_reruns_work,
     vhost_task_drop_stops_and_waits_for_the_worker,
     vhost_task_work_is_dropped_by_stop_in_the_stopping_thread,

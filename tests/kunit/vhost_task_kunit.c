@@ -1052,6 +1052,8 @@ static struct kunit_case vhost_task_rust_cases[] = {
 	VT_RUST_CASE(user_worker_create_failure_returns_eagain_and_frees_data),
 	VT_RUST_CASE(user_worker_wait_sleeps_until_woken_with_the_condition_true),
 	VT_RUST_CASE(vhost_work_may_sleep_after_set_running),
+	VT_RUST_CASE(doc_example_of_vhost_work),
+	VT_RUST_CASE(doc_example_of_vhost_task),
 	VT_RUST_CASE(vhost_task_wake_reruns_work),
 	VT_RUST_CASE(vhost_task_drop_stops_and_waits_for_the_worker),
 	VT_RUST_CASE(vhost_task_work_is_dropped_by_stop_in_the_stopping_thread),

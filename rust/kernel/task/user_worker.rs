@@ -621,6 +621,52 @@ pub enum Wait {
 /// Only the worker's function is given one, and it cannot be sent to another thread, so every
 /// method acts on the worker thread, which is `current` when it is called.
 ///
+/// # Examples
+///
+/// A worker that handles what is pending, and returns once it is told to stop with nothing
+/// pending, or once its process is exiting. The handling is an exit section, so that lockdep
+/// knows that the owner's wait for the exit waits for whatever it takes:
+///
+/// ```
+/// use kernel::{prelude::*, sync::atomic::{Acquire, Atomic, Full, Relaxed, Release}};
+/// use kernel::task::user_worker::{NewUserWorker, Wait, WorkerContext};
+///
+/// #[pin_data]
+/// struct Requests {
+///     pending: Atomic<i32>,
+///     handled: Atomic<i32>,
+///     stop: Atomic<bool>,
+/// }
+///
+/// fn serve(ctx: &WorkerContext<'_>, r: &Requests) {
+///     loop {
+///         if ctx.wait(|| r.stop.load(Acquire) || r.pending.load(Acquire) > 0) == Wait::Exiting {
+///             return;
+///         }
+///         if r.pending.load(Acquire) == 0 {
+///             return; // Told to stop, and nothing is pending.
+///         }
+///         ctx.exit_section(|| {
+///             r.pending.fetch_add(-1, Full);
+///             r.handled.fetch_add(1, Full);
+///         });
+///     }
+/// }
+///
+/// let init = try_pin_init!(Requests {
+///     pending: Atomic::new(0),
+///     handled: Atomic::new(0),
+///     stop: Atomic::new(false),
+/// }? Error);
+/// let worker = NewUserWorker::new(c"example", init, serve)?.start();
+/// worker.data().pending.fetch_add(2, Full);
+/// worker.data().stop.store(true, Release);
+/// worker.wake_up();
+/// worker.wait_exited();
+/// assert_eq!(worker.data().handled.load(Relaxed), 2);
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// It exists only on the stack of a user worker's thread, made by that thread before it calls

@@ -60,6 +60,8 @@ pub fn all() -> Vec<Case> {
     ];
     // KVM's NX huge page recovery thread, from a VMM on kvm-ioctls (kvm.rs).
     v.extend(crate::kvm::cases());
+    // Modules: vhost and KVM unloaded and loaded again, the user-worker test module (modules.rs).
+    v.extend(crate::modules::cases());
     v.push(case!(kernel_log_has_no_warnings, 60));
     v
 }
@@ -336,7 +338,7 @@ fn close_of_the_fd_stops_the_worker() -> CaseResult {
 
 /// Runs a vhost-net owner in a child: it pushes frames forever, and reports its worker's tid
 /// through the pipe once traffic flows. `prep` runs first, in the child.
-fn spawn_busy_owner(
+pub(crate) fn spawn_busy_owner(
     tapname: &str,
     prep: fn() -> Result<(), String>,
 ) -> Result<(Child, i32), String> {

@@ -11,6 +11,7 @@ mod harness;
 mod ioctls;
 mod kmsg;
 mod kvm;
+mod modules;
 mod netdev;
 mod procfs;
 mod qemu;
@@ -23,7 +24,7 @@ mod vring;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vhost-e2e demo | test [name-filter] | stress [--scale S] [name-filter] | list | bench [key=value...] | exec-probe | send-frames N [ack] | kmemleak-scan"
+        "usage: vhost-e2e demo | test [name-filter] | lockdep | stress [--scale S] [name-filter] | list | bench [key=value...] | exec-probe | send-frames N [ack] | kmemleak-scan"
     );
     std::process::exit(2);
 }
@@ -62,6 +63,7 @@ fn main() {
             i32::from(harness::run(&cases::all(), args.get(1).map(String::as_str)) > 0)
         }
         Some("stress") => stress::main(&args[1..]),
+        Some("lockdep") => modules::lockdep(),
         Some("list") => {
             for c in cases::all() {
                 println!("{}", c.name);

@@ -55,6 +55,15 @@ fn kvm_rounds() -> u32 {
     scaled(1_000, 5)
 }
 
+/// Rounds of the module unload race (modules.rs).
+pub(crate) fn module_rounds() -> u32 {
+    scaled(1_000, 10)
+}
+/// Owners of user workers killed in their wait (modules.rs).
+pub(crate) fn uwt_kills() -> u32 {
+    scaled(100, 5)
+}
+
 /// How long to wait for the kernel to tidy up (RCU, exiting threads) before comparing.
 const SETTLE: Duration = Duration::from_secs(30);
 const T: Duration = Duration::from_secs(20);
@@ -180,6 +189,24 @@ pub fn all() -> Vec<Case> {
             ),
             kvm_sigkill_vs_parameter_writes,
             300.0 + 6.0 * f64::from(kvm_rounds()),
+        ),
+        // Modules: the seed series' V7 race of rmmod with a worker's exit, and user workers of
+        // the test module killed in their wait (DEBUG_ATOMIC_SLEEP must stay quiet).
+        case(
+            format!(
+                "rmmod_vhost_right_after_close_or_sigkill_{}_rounds_no_module_left_in_use",
+                module_rounds()
+            ),
+            crate::modules::unload_race_stress,
+            300.0 + 3.0 * f64::from(module_rounds()),
+        ),
+        case(
+            format!(
+                "user_worker_sigkill_during_wait_{}_owners_of_8_workers_reaped_quietly",
+                uwt_kills()
+            ),
+            crate::modules::sigkill_during_wait_stress,
+            120.0 + 3.0 * f64::from(uwt_kills()),
         ),
         // vhost-scsi last: its VHOST_SCSI_SET_ENDPOINT makes lockdep report a lock-order
         // problem between LIO's configfs and vhost-scsi (not vhost_task), after which lockdep

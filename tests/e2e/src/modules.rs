@@ -1,0 +1,674 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The modular shape distributions ship: vhost, its drivers, tun and KVM as modules calling the
+//! built-in vhost_task, and the user-worker abstraction driven from user space through the
+//! project's Rust module `user_worker_test` (`/dev/user-worker-test`).
+//!
+//! `tests/guest/init.sh` loads the modules with `modprobe` at boot; the cases here unload and
+//! load them again, and leave them loaded.
+
+use crate::cases::{spawn_busy_owner, worker_thread};
+use crate::harness::{ensure, fork, pipe, Case, CaseResult, Context};
+use crate::ioctls;
+use crate::kmsg::Kmsg;
+use crate::netdev::{self, Config, NetDev};
+use crate::procfs;
+use crate::tap::{PacketSocket, Tap};
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::io::AsRawFd;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(10);
+
+macro_rules! case {
+    ($name:ident, $secs:expr) => {
+        Case {
+            name: stringify!($name),
+            run: $name,
+            timeout: Duration::from_secs($secs),
+        }
+    };
+}
+
+/// The cases of `vhost-e2e test`.
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(vhost_tun_and_kvm_are_modules_on_the_built_in_vhost_task, 60),
+        case!(the_booted_vhost_task_create_is_the_built_implementation, 60),
+        case!(
+            rmmod_vhost_net_with_a_device_open_is_refused_and_the_worker_serves_on,
+            300
+        ),
+        case!(
+            rmmod_vhost_right_after_close_or_sigkill_of_the_owner_x10,
+            600
+        ),
+        case!(fork_from_owner_default_picks_the_mode_of_new_devices, 120),
+        case!(
+            user_worker_module_worker_is_a_user_worker_thread_of_the_caller,
+            60
+        ),
+        case!(user_worker_module_poke_wakes_the_waiting_worker, 60),
+        case!(user_worker_module_stop_waits_for_the_worker_to_exit, 60),
+        case!(
+            user_worker_module_sigkill_ends_waiting_workers_without_warning,
+            60
+        ),
+        case!(
+            user_worker_module_unloads_only_once_its_files_are_closed,
+            60
+        ),
+    ]
+}
+
+/// The modules the guest's init loaded, and the module of each other than vhost_task's
+/// users that they depend on.
+const MODULES: [&str; 9] = [
+    "vhost",
+    "vhost_iotlb",
+    "vhost_net",
+    "vhost_vsock",
+    "vhost_scsi",
+    "tun",
+    "kvm",
+    "kvm_amd",
+    "user_worker_test",
+];
+
+/// `/proc/modules`: name, then the rest of the line.
+fn loaded() -> Result<Vec<(String, String)>, String> {
+    Ok(fs::read_to_string("/proc/modules")
+        .ctx("/proc/modules")?
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, rest)| (n.to_string(), rest.to_string()))
+        .collect())
+}
+
+fn is_loaded(name: &str) -> bool {
+    loaded().is_ok_and(|m| m.iter().any(|(n, _)| n == name))
+}
+
+/// `modprobe NAME`, from the host's kmod over the guest's /lib/modules.
+pub fn modprobe(name: &str) -> Result<(), String> {
+    let out = std::process::Command::new("modprobe")
+        .arg(name)
+        .output()
+        .ctx("modprobe")?;
+    ensure(out.status.success(), || {
+        format!(
+            "modprobe {name}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })
+}
+
+/// `delete_module(name, O_NONBLOCK)`, what `rmmod` calls: Ok, or the errno.
+pub fn delete_module(name: &str) -> Result<(), i32> {
+    let c = CString::new(name).expect("module name");
+    // SAFETY: a NUL-terminated name and flags.
+    let r = unsafe { libc::syscall(libc::SYS_delete_module, c.as_ptr(), libc::O_NONBLOCK) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
+
+/// Unloads `name`, retrying for up to 5 s while it is still in use (a release still running).
+/// Returns how many refusals came first.
+pub fn unload(name: &str) -> Result<u32, String> {
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut refused = 0;
+    loop {
+        match delete_module(name) {
+            Ok(()) => return Ok(refused),
+            Err(e) if e == libc::EWOULDBLOCK && Instant::now() < end => {
+                refused += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "rmmod {name}: {} (still in use 5 s after its last user)",
+                    io::Error::from_raw_os_error(e)
+                ))
+            }
+        }
+    }
+}
+
+fn vhost_tun_and_kvm_are_modules_on_the_built_in_vhost_task() -> CaseResult {
+    let mods = loaded()?;
+    let missing: Vec<_> = MODULES
+        .iter()
+        .filter(|m| !mods.iter().any(|(n, _)| n == *m))
+        .collect();
+    ensure(missing.is_empty(), || format!("not loaded: {missing:?}"))?;
+    // "name size refcount users state address": vhost's users are its drivers.
+    let users = &mods.iter().find(|(n, _)| n == "vhost").ok_or("vhost")?.1;
+    for d in ["vhost_net", "vhost_vsock", "vhost_scsi"] {
+        ensure(users.split([' ', ',']).any(|u| u == d), || {
+            format!("{d} does not use vhost: vhost {users}")
+        })?;
+    }
+    // The ABI is built in: its symbols have no [module] tag in kallsyms.
+    let kallsyms = fs::read_to_string("/proc/kallsyms").ctx("/proc/kallsyms")?;
+    for f in [
+        "vhost_task_create",
+        "vhost_task_start",
+        "vhost_task_stop",
+        "vhost_task_wake",
+    ] {
+        let line = kallsyms
+            .lines()
+            .find(|l| l.split_whitespace().nth(2) == Some(f))
+            .ok_or_else(|| format!("{f} not in /proc/kallsyms"))?;
+        ensure(!line.contains('['), || {
+            format!("{f} is in a module: {line}")
+        })?;
+    }
+    Ok(format!(
+        "{} modules loaded by modprobe; vhost_task_* built in",
+        MODULES.len()
+    ))
+}
+
+/// Address and name of every text symbol in /proc/kallsyms.
+fn text_symbols() -> Result<Vec<(u64, String)>, String> {
+    let k = fs::read_to_string("/proc/kallsyms").ctx("/proc/kallsyms")?;
+    Ok(k.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let a = u64::from_str_radix(f.next()?, 16).ok()?;
+            let t = f.next()?;
+            let n = f.next()?;
+            (t == "T" || t == "t").then(|| (a, n.to_string()))
+        })
+        .collect())
+}
+
+fn the_booted_vhost_task_create_is_the_built_implementation() -> CaseResult {
+    let syms = text_symbols()?;
+    let addr = |name: &str| syms.iter().find(|(_, n)| n == name).map(|(a, _)| *a);
+    let create = addr("vhost_task_create").ok_or("no vhost_task_create")?;
+    ensure(create != 0, || {
+        "kallsyms hides addresses (kptr_restrict)".into()
+    })?;
+    let rust: Vec<u64> = syms
+        .iter()
+        .filter(|(_, n)| n.contains("vhost_task_rust"))
+        .map(|(a, _)| *a)
+        .collect();
+    if rust.is_empty() {
+        // The C implementation: vhost_task_create sits next to vhost_task_fn, kernel/vhost_task.c.
+        let f = addr("vhost_task_fn").ok_or("neither Rust symbols nor vhost_task_fn")?;
+        ensure(create.abs_diff(f) < 4096, || {
+            format!("vhost_task_create {create:#x} is far from vhost_task_fn {f:#x}")
+        })?;
+        return Ok("C: vhost_task_create is kernel/vhost_task.c's, next to vhost_task_fn".into());
+    }
+    let (lo, hi) = (*rust.iter().min().unwrap(), *rust.iter().max().unwrap());
+    ensure(lo <= create && create <= hi + 4096, || {
+        format!("vhost_task_create {create:#x} outside the Rust crate's text {lo:#x}..{hi:#x}")
+    })?;
+    ensure(addr("vhost_task_fn").is_none(), || {
+        "the C vhost_task_fn is in the kernel too".into()
+    })?;
+    Ok(format!(
+        "Rust: vhost_task_create {create:#x} within vhost_task_rust's {} symbols",
+        rust.len()
+    ))
+}
+
+fn rmmod_vhost_net_with_a_device_open_is_refused_and_the_worker_serves_on() -> CaseResult {
+    let tap = Tap::new("vt-rmmod").ctx("tap")?;
+    let sock = PacketSocket::new(tap.ifindex).ctx("packet socket")?;
+    let mut dev = NetDev::new(
+        &tap,
+        Config {
+            mrg_rxbuf: true,
+            fork_owner: None,
+        },
+    )
+    .ctx("vhost-net")?;
+    let w = worker_thread(procfs::self_pid())?;
+    let deadline = Instant::now() + Duration::from_secs(200);
+    let before = netdev::transmit(&mut dev, &sock, 200, deadline)?;
+    let e = delete_module("vhost_net").err();
+    ensure(e == Some(libc::EWOULDBLOCK), || {
+        format!("delete_module(vhost_net) with a device open: {e:?}, not EWOULDBLOCK")
+    })?;
+    let e = delete_module("vhost").err();
+    ensure(e == Some(libc::EWOULDBLOCK), || {
+        format!("delete_module(vhost) while vhost_net uses it: {e:?}")
+    })?;
+    ensure(is_loaded("vhost_net") && procfs::exists(w), || {
+        "vhost_net or its worker went away".into()
+    })?;
+    let tx = netdev::transmit(&mut dev, &sock, 200, deadline)?;
+    let rx = netdev::receive(&mut dev, &sock, 200, deadline)?;
+    Ok(format!(
+        "rmmod refused (EWOULDBLOCK: in use); worker {w} served {before} frames before, {tx} tx + {rx} rx after"
+    ))
+}
+
+/// One round of the seed series' V7 race: an owner with traffic is closed (or SIGKILLed), and
+/// vhost_net and vhost are unloaded at once, then loaded again. Returns the refusals seen.
+pub fn unload_race_round(kill: bool, tapname: &str) -> Result<u32, String> {
+    if kill {
+        let (mut child, w) = spawn_busy_owner(tapname, || Ok(()))?;
+        child.kill(libc::SIGKILL);
+        child.wait_timeout(T).ok_or("owner not reaped")?;
+        ensure(!procfs::exists(w), || "worker outlived its owner".into())?;
+    } else {
+        let tap = Tap::new(tapname).ctx("tap")?;
+        let sock = PacketSocket::new(tap.ifindex).ctx("packet socket")?;
+        let mut dev = NetDev::new(
+            &tap,
+            Config {
+                mrg_rxbuf: true,
+                fork_owner: None,
+            },
+        )
+        .ctx("vhost-net")?;
+        netdev::transmit(
+            &mut dev,
+            &sock,
+            20,
+            Instant::now() + Duration::from_secs(60),
+        )?;
+        drop(dev);
+    }
+    let refused = unload_vhost()?;
+    load_vhost(&[])?;
+    Ok(refused)
+}
+
+/// The drivers on vhost, which must go before it.
+const VHOST_DRIVERS: [&str; 3] = ["vhost_net", "vhost_vsock", "vhost_scsi"];
+
+/// Unloads vhost_net, then the other drivers, then vhost. Returns the refusals seen.
+pub fn unload_vhost() -> Result<u32, String> {
+    let mut refused = 0;
+    for m in VHOST_DRIVERS.iter().chain(&["vhost"]) {
+        refused += unload(m)?;
+    }
+    ensure(!is_loaded("vhost_net") && !is_loaded("vhost"), || {
+        "still loaded after rmmod".into()
+    })?;
+    Ok(refused)
+}
+
+/// Loads vhost with `params`, then its drivers.
+pub fn load_vhost(params: &[&str]) -> Result<(), String> {
+    let out = std::process::Command::new("modprobe")
+        .arg("vhost")
+        .args(params)
+        .output()
+        .ctx("modprobe")?;
+    ensure(out.status.success(), || {
+        format!(
+            "modprobe vhost: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })?;
+    VHOST_DRIVERS.iter().try_for_each(|m| modprobe(m))
+}
+
+fn rmmod_vhost_right_after_close_or_sigkill_of_the_owner_x10() -> CaseResult {
+    let base = procfs::threads_where(|_| true).len();
+    let mut refused = 0;
+    for i in 0..10 {
+        refused += unload_race_round(i % 2 == 1, "vt-unload")?;
+    }
+    ensure(
+        procfs::wait_for(T, || procfs::threads_where(|_| true).len() <= base),
+        || "threads above the baseline".into(),
+    )?;
+    Ok(format!(
+        "10 rounds (5 closed, 5 SIGKILLed); rmmod refused {refused} times before it went"
+    ))
+}
+
+const FORK_DEFAULT: &str = "/sys/module/vhost/parameters/fork_from_owner_default";
+
+/// The mode of a new vhost-net device's worker, and whether its worker is a kthread.
+fn new_device_mode() -> Result<(u8, bool), String> {
+    let me = procfs::self_pid();
+    let net = crate::cases::open_vhost_net()?;
+    let mode = ioctls::get_fork_from_owner(&net).ctx("VHOST_GET_FORK_FROM_OWNER")?;
+    ioctls::set_owner(&net).ctx("VHOST_SET_OWNER")?;
+    let name = format!("vhost-{me}");
+    let mut kthread = None;
+    procfs::wait_for(T, || {
+        kthread = procfs::find_by_comm(&name)
+            .first()
+            .and_then(|&t| procfs::is_kthread(t).ok());
+        kthread.is_some()
+    });
+    let kthread = kthread.ok_or("no worker")?;
+    drop(net);
+    Ok((mode, kthread))
+}
+
+fn fork_from_owner_default_picks_the_mode_of_new_devices() -> CaseResult {
+    // A read-only parameter (0444): it is set when vhost is loaded.
+    let r = (|| {
+        unload_vhost()?;
+        load_vhost(&["fork_from_owner_default=0"])?;
+        let p0 = fs::read_to_string(FORK_DEFAULT).ctx(FORK_DEFAULT)?;
+        let (m0, k0) = new_device_mode()?;
+        unload_vhost()?;
+        load_vhost(&["fork_from_owner_default=1"])?;
+        let p1 = fs::read_to_string(FORK_DEFAULT).ctx(FORK_DEFAULT)?;
+        let (m1, k1) = new_device_mode()?;
+        ensure(
+            p0.trim() == "N" && m0 == ioctls::FORK_OWNER_KTHREAD && k0,
+            || format!("fork_from_owner_default=0: parameter {p0:?}, mode {m0}, kthread {k0}"),
+        )?;
+        ensure(
+            p1.trim() == "Y" && m1 != ioctls::FORK_OWNER_KTHREAD && !k1,
+            || format!("fork_from_owner_default=1: parameter {p1:?}, mode {m1}, kthread {k1}"),
+        )?;
+        Ok("modprobe vhost fork_from_owner_default=0: new devices get a kthread; =1: a thread of the owner".to_string())
+    })();
+    // Back to the default, whatever happened.
+    let _ = unload_vhost();
+    load_vhost(&[])?;
+    r
+}
+
+/// The ioctls of `/dev/user-worker-test` (tests/module/user_worker_test.rs).
+const fn io(nr: u64) -> u64 {
+    ((b'W' as u64) << 8) | nr
+}
+const UWT_CREATE: u64 = io(1);
+const UWT_TID: u64 = io(2);
+const UWT_RUNS: u64 = io(3);
+const UWT_POKE: u64 = io(4);
+const UWT_STOP: u64 = io(5);
+pub const UWT_VHOST_KILL_INVERSION: u64 = io(6);
+
+/// An open `/dev/user-worker-test`.
+pub struct Uwt(fs::File);
+
+impl Uwt {
+    pub fn open() -> Result<Uwt, String> {
+        fs::File::options()
+            .read(true)
+            .write(true)
+            .open("/dev/user-worker-test")
+            .map(Uwt)
+            .ctx("open /dev/user-worker-test")
+    }
+
+    pub fn ioctl(&self, cmd: u64, arg: u64) -> io::Result<i64> {
+        // SAFETY: the module's ioctls take an integer argument.
+        let r = unsafe { libc::ioctl(self.0.as_raw_fd(), cmd as _, arg) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as i64)
+        }
+    }
+
+    /// Creates a worker; returns its index and thread id.
+    pub fn create(&self) -> Result<(u64, i32), String> {
+        let i = self.ioctl(UWT_CREATE, 0).ctx("UWT_CREATE")? as u64;
+        let tid = self.ioctl(UWT_TID, i).ctx("UWT_TID")? as i32;
+        Ok((i, tid))
+    }
+}
+
+fn user_worker_module_worker_is_a_user_worker_thread_of_the_caller() -> CaseResult {
+    let me = procfs::self_pid();
+    let uwt = Uwt::open()?;
+    let (_, tid) = uwt.create()?;
+    ensure(
+        procfs::threads(me)
+            .ctx("threads")?
+            .iter()
+            .any(|t| t.tid == tid),
+        || format!("worker {tid} is not in /proc/{me}/task"),
+    )?;
+    crate::cases::check_contract(me, tid)?;
+    let comm = procfs::comm(tid).ctx("comm")?;
+    ensure(comm == "uwt-worker", || format!("comm {comm:?}"))?;
+    // Field 9 of stat: the task's flags.
+    let stat = fs::read_to_string(format!("/proc/{tid}/stat")).ctx("stat")?;
+    let flags: u64 = stat
+        .rsplit(')')
+        .next()
+        .and_then(|s| s.split_whitespace().nth(6))
+        .and_then(|f| f.parse().ok())
+        .ok_or("stat flags")?;
+    const PF_USER_WORKER: u64 = 0x4000;
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    ensure(
+        flags & PF_USER_WORKER != 0 && flags & PF_KTHREAD == 0,
+        || format!("flags {flags:#x}"),
+    )?;
+    Ok(format!(
+        "worker {tid} uwt-worker: a PF_USER_WORKER thread of {me}, not a kthread, same cgroup and namespaces"
+    ))
+}
+
+fn user_worker_module_poke_wakes_the_waiting_worker() -> CaseResult {
+    let uwt = Uwt::open()?;
+    let (i, _) = uwt.create()?;
+    for n in 1..=100 {
+        uwt.ioctl(UWT_POKE, i).ctx("UWT_POKE")?;
+        let ok = procfs::wait_for(T, || uwt.ioctl(UWT_RUNS, i).is_ok_and(|r| r >= n));
+        ensure(ok, || format!("poke {n} not seen"))?;
+    }
+    Ok("100 pokes, each seen by the worker's wait".into())
+}
+
+fn user_worker_module_stop_waits_for_the_worker_to_exit() -> CaseResult {
+    let uwt = Uwt::open()?;
+    let (i, tid) = uwt.create()?;
+    uwt.ioctl(UWT_STOP, i).ctx("UWT_STOP")?;
+    // The stop returned after the exit: the thread is gone or a zombie being reaped.
+    ensure(procfs::wait_for(T, || !procfs::exists(tid)), || {
+        "worker still there after the stop".into()
+    })?;
+    ensure(uwt.ioctl(UWT_RUNS, i).is_err(), || {
+        "stopped worker still listed".into()
+    })?;
+    Ok(format!("worker {tid} exited before UWT_STOP returned"))
+}
+
+/// Forks a process that creates `n` workers through the module, reports their tids, then sleeps.
+pub fn spawn_uwt_owner(n: usize) -> Result<(crate::harness::Child, Vec<i32>), String> {
+    let mut p = pipe().ctx("pipe")?;
+    let child = fork(|| {
+        let r = (|| -> Result<(), String> {
+            let uwt = Uwt::open()?;
+            for _ in 0..n {
+                let (_, tid) = uwt.create()?;
+                (&p.w).write_all(&tid.to_ne_bytes()).ctx("pipe")?;
+            }
+            loop {
+                std::thread::sleep(Duration::from_secs(60));
+            }
+        })();
+        if let Err(e) = r {
+            println!("# user-worker owner: {e}");
+        }
+        1
+    })
+    .ctx("fork")?;
+    let tids = (0..n)
+        .map(|_| crate::cases::read_tid(&mut p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((child, tids))
+}
+
+fn user_worker_module_sigkill_ends_waiting_workers_without_warning() -> CaseResult {
+    let mut log = Kmsg::from_now().ctx("/dev/kmsg")?;
+    let (mut child, tids) = spawn_uwt_owner(8)?;
+    // Let every worker get into its wait.
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = Instant::now();
+    child.kill(libc::SIGKILL);
+    child
+        .wait_timeout(Duration::from_secs(30))
+        .ok_or("owner not reaped within 30 s")?;
+    let ms = t0.elapsed().as_millis();
+    ensure(tids.iter().all(|&t| !procfs::exists(t)), || {
+        "a worker outlived its owner".into()
+    })?;
+    let lines = log.read_new();
+    let ended = tids
+        .iter()
+        .filter(|t| {
+            let want = format!("worker {t} ends: its process is exiting");
+            lines.iter().any(|l| l.contains(&want))
+        })
+        .count();
+    ensure(ended == tids.len(), || {
+        format!(
+            "{ended} of {} workers logged the exit of their process",
+            tids.len()
+        )
+    })?;
+    let bad: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("blocking ops") || l.contains("WARNING") || l.contains("BUG"))
+        .collect();
+    ensure(bad.is_empty(), || format!("kernel log: {bad:?}"))?;
+    Ok(format!(
+        "8 waiting workers ended on SIGKILL, owner reaped in {ms} ms, no warning"
+    ))
+}
+
+fn user_worker_module_unloads_only_once_its_files_are_closed() -> CaseResult {
+    let uwt = Uwt::open()?;
+    let (_, tid) = uwt.create()?;
+    let e = delete_module("user_worker_test").err();
+    ensure(e == Some(libc::EWOULDBLOCK), || {
+        format!("delete_module with a file open: {e:?}, not EWOULDBLOCK")
+    })?;
+    drop(uwt);
+    ensure(!procfs::exists(tid), || "worker outlived the file".into())?;
+    unload("user_worker_test")?;
+    ensure(!is_loaded("user_worker_test"), || "still loaded".into())?;
+    modprobe("user_worker_test")?;
+    Uwt::open()?;
+    Ok(
+        "refused while open (EWOULDBLOCK); unloaded once closed and its worker gone; loaded again"
+            .into(),
+    )
+}
+
+/// `make stress`: the V7 race at scale (1,000 rounds at scale 1.0), halves closed and killed.
+pub fn unload_race_stress() -> CaseResult {
+    let n = crate::stress::module_rounds();
+    let base = procfs::threads_where(|_| true).len();
+    let mut refused = 0;
+    let t0 = Instant::now();
+    for i in 0..n {
+        refused +=
+            unload_race_round(i % 2 == 1, "vt-unload").map_err(|e| format!("round {i}: {e}"))?;
+    }
+    ensure(
+        procfs::wait_for(T, || procfs::threads_where(|_| true).len() <= base),
+        || "threads above the baseline".into(),
+    )?;
+    ensure(is_loaded("vhost_net") && is_loaded("vhost"), || {
+        "vhost not loaded again".into()
+    })?;
+    Ok(format!(
+        "{n} rounds in {:.0} s; rmmod refused {refused} times (a release still running) before it went",
+        t0.elapsed().as_secs_f32()
+    ))
+}
+
+/// `make stress`: owners of 8 waiting user workers, SIGKILLed, reaped with their workers.
+pub fn sigkill_during_wait_stress() -> CaseResult {
+    let n = crate::stress::uwt_kills();
+    let mut log = Kmsg::from_now().ctx("/dev/kmsg")?;
+    let mut slowest = 0;
+    for i in 0..n {
+        let (mut child, tids) = spawn_uwt_owner(8)?;
+        let t0 = Instant::now();
+        child.kill(libc::SIGKILL);
+        child
+            .wait_timeout(Duration::from_secs(30))
+            .ok_or_else(|| format!("round {i}: owner not reaped within 30 s"))?;
+        slowest = slowest.max(t0.elapsed().as_millis());
+        ensure(tids.iter().all(|&t| !procfs::exists(t)), || {
+            format!("round {i}: a worker outlived its owner")
+        })?;
+    }
+    let lines = log.read_new();
+    let bad: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("blocking ops") || l.contains("WARNING") || l.contains("BUG"))
+        .take(5)
+        .collect();
+    ensure(bad.is_empty(), || format!("kernel log: {bad:?}"))?;
+    Ok(format!(
+        "{n} owners killed mid-wait, slowest reaped in {slowest} ms, no warning"
+    ))
+}
+
+/// `vhost-e2e lockdep`: on a lockdep kernel, a lock that the kill handler of a vhost task takes
+/// and that the stopper holds across `vhost_task_stop()` must be reported, not hang. Lockdep
+/// switches itself off after one report, so this runs alone in its guest.
+pub fn lockdep() -> i32 {
+    let cases = [case!(
+        lockdep_reports_a_lock_held_across_vhost_task_stop_that_the_kill_handler_takes,
+        120
+    )];
+    i32::from(crate::harness::run(&cases, None) > 0)
+}
+
+fn lockdep_reports_a_lock_held_across_vhost_task_stop_that_the_kill_handler_takes() -> CaseResult {
+    if !std::path::Path::new("/proc/lockdep").exists() {
+        return crate::harness::skip("not a lockdep kernel (no /proc/lockdep)");
+    }
+    let mut log = Kmsg::from_now().ctx("/dev/kmsg")?;
+    let mut p = pipe().ctx("pipe")?;
+    let mut child = fork(|| {
+        let Ok(uwt) = Uwt::open() else { return 1 };
+        if uwt.ioctl(UWT_VHOST_KILL_INVERSION, 0).is_err() {
+            return 1;
+        }
+        let _ = (&p.w).write_all(&0i32.to_ne_bytes());
+        loop {
+            std::thread::sleep(Duration::from_secs(60));
+        }
+    })
+    .ctx("fork")?;
+    crate::cases::read_tid(&mut p)?;
+    child.kill(libc::SIGKILL);
+    child
+        .wait_timeout(Duration::from_secs(60))
+        .ok_or("the owner hung on its exit: the inversion deadlocked instead of being reported")?;
+    let mut report = Vec::new();
+    procfs::wait_for(T, || {
+        report.extend(log.read_new());
+        report
+            .iter()
+            .any(|l| l.contains("possible circular locking dependency detected"))
+    });
+    let found = report
+        .iter()
+        .any(|l| l.contains("possible circular locking dependency detected"));
+    ensure(found, || {
+        format!(
+            "no lockdep report; kernel log: {:?}",
+            &report[..report.len().min(20)]
+        )
+    })?;
+    // The wait of the stop is what lockdep sees: the Rust exit map, or C's exit_mutex.
+    let via = ["user_worker_exit", "exit_mutex"]
+        .into_iter()
+        .find(|w| report.iter().any(|l| l.contains(w)))
+        .ok_or("the report names neither user_worker_exit nor exit_mutex")?;
+    Ok(format!(
+        "reported, not hung: a circular dependency through {via}"
+    ))
+}

@@ -50,6 +50,9 @@ PKGS=(
 	# checkpatch.pl's SPDX check (scripts/spdxcheck.py), which 'b4 prep --check' runs.
 	"python3-ply:/usr/lib/python3/dist-packages/ply/__init__.py"
 	"python3-git:/usr/lib/python3/dist-packages/git/__init__.py"
+	# checkpatch.pl's SPDX check (scripts/spdxcheck.py), which 'b4 prep --check' runs.
+	"python3-ply:/usr/lib/python3/dist-packages/ply/__init__.py"
+	"python3-git:/usr/lib/python3/dist-packages/git/__init__.py"
 )
 
 did=0

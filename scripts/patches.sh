@@ -1,33 +1,61 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# The change to the kernel tree as a 'git format-patch' series with a cover letter, in
-# build/patches/TREE/, against a pristine tree of TREE (default: every supported tree),
-# then checked the way a maintainer would:
-#   1. the series applies with 'git am' to the pristine tree;
-#   2. scripts/checkpatch.pl --strict is clean on each patch, but for the exceptions
+# The change to the kernel tree as a patch series, prepared with b4 the way kernel
+# developers prepare theirs, for TREE (default: every supported tree):
+#   - the series is a 'b4 prep' branch, b4/vhost-task-rs, of a pristine copy of the tree
+#     kept as a git repository in build/series/linux-source-TREE, against its commit
+#     vt-base, with the cover letter in b4's format (an empty commit at its start);
+#   - its revision goes up when its patches change: the previous one is kept as b4 keeps
+#     a sent revision (the tag sent/CHANGE-ID-vN, so 'b4 prep --compare-to vN' works), and
+#     the cover letter gets a "Changes in vN+1" section listing what changed;
+#   - 'b4 prep --auto-to-cc' adds the recipients, from the tree's get_maintainer.pl;
+#   - 'b4 send -o build/patches/TREE' writes the mails that would go out.
+# Then it checks the series the way a maintainer would:
+#   1. 'b4 prep --check' (the tree's checkpatch.pl --strict through b4) and b4's own
+#      pre-flight checks (what 'b4 send' would insist on) pass;
+#   2. the mails apply with 'git am' to the pristine tree, giving the branch's tree;
+#   3. scripts/checkpatch.pl --strict is clean on each mail, but for the exceptions
 #      listed in CHECKPATCH_IGNORE below (each with its reason);
-#   3. each patch builds on its own: the tree at each patch, with the Rust kernel's config;
-#   4. on the whole series: make rustfmtcheck and a CLIPPY=1 build are clean;
-#   5. on the whole series: the KUnit suites and the user_worker doctests pass.
-# Steps 3-5 build kernels: PATCHES_QUICK=1 skips them. The patches are signed off by the
+#   4. each patch builds on its own, kernel and modules, with the Rust kernel's config;
+#   5. on the whole series: make rustfmtcheck and a CLIPPY=1 build are clean;
+#   6. on the whole series: the KUnit suites and the user_worker doctests pass;
+#   7. on the whole series: 'make rustdoc' has no warning and documents
+#      kernel::task::user_worker with its examples, and 'make htmldocs SPHINXDIRS=rust'
+#      builds Documentation/rust/user_worker.rst without warning (scripts/docs.sh).
+# Steps 4-6 build kernels: PATCHES_QUICK=1 skips them. The patches are signed off by the
 # git identity of whoever runs this (git config user.name / user.email).
+#
+# b4 (scripts/setup.sh installs it in build/b4) runs offline only: this machine reaches
+# no mail server and no lore archive, and the series is not to be sent from here. So no
+# b4 command used here needs the network (no --manual-reroll, no -F, no --check-deps on
+# remote dependencies), 'b4 send' only ever runs with -o, its mail command in the series
+# tree is one that refuses, and every b4 command runs with its HTTP(S) proxy set to a
+# closed port on 127.0.0.1, so that a lookup would fail at once instead of reaching out.
 #
 # The patches are what scripts/link-tree.sh does, part by part, with the files copied:
 #   [6.12 only] rust: sync, task: backport what the user-worker abstraction needs
 #   rust: helpers: add the helpers and bindings of user workers
 #   rust: task: add user_worker, a safe abstraction of PF_USER_WORKER threads
 #   vhost_task: add a Rust implementation
-#   vhost_task: add KUnit tests
+#   vhost_task: add KUnit tests and a user-worker test module
 . "$(dirname "$0")/lib.sh"
 need git
-[ "${1:-}" != "-h" ] || { sed -n '3,20p' "$0"; exit 0; }
+[ "${1:-}" != "-h" ] || { sed -n '3,41p' "$0"; exit 0; }
 
 # checkpatch's messages that the series keeps, and why:
 #   FILE_PATH_CHANGES  new files without a MAINTAINERS entry: whom the code belongs to is
-#                      for the maintainers to say (README, "Sending the series")
+#                      for the maintainers to say (docs/series.md)
 #   EXPORT_SYMBOL      vhost_task_exports.c exports the four functions of the C ABI, which
 #                      are defined in Rust: there is no C definition for it to follow
 CHECKPATCH_IGNORE=FILE_PATH_CHANGES,EXPORT_SYMBOL
+
+# The b4 series: its branch, and the prefix its subjects carry (an RFC: the Rust
+# maintainers ask for an abstraction to come with its user, docs/series.md).
+SERIES=vhost-task-rs
+BRANCH=b4/$SERIES
+PREFIXES=RFC
+B4=$BUILD/b4/bin/b4
+[ -x "$B4" ] || die "missing b4 in build/b4 (run 'make setup')"
 
 name=$(git -C "$ROOT" config user.name || true)
 email=$(git -C "$ROOT" config user.email || true)
@@ -106,7 +134,7 @@ MSG
 		;;
 	tests)
 		cat <<'MSG'
-vhost_task: add KUnit tests
+vhost_task: add KUnit tests and a user-worker test module
 
 Suite vhost_task tests the C ABI as vhost and KVM call it, against
 either implementation: the worker is a user worker of the creator's
@@ -115,6 +143,14 @@ creation fails cleanly at RLIMIT_NPROC or with a signal pending. Suite
 vhost_task_rust tests the Rust layers. Suite vt_bench
 (CONFIG_VHOST_TASK_BENCH) measures creation, wake-to-run latency and
 memory per task.
+
+Module user_worker_test (CONFIG_RUST_USER_WORKER_TEST) is a misc
+device, /dev/user-worker-test, through which a user process creates,
+wakes and stops user workers of its own with the safe
+kernel::task::user_worker API, so that the abstraction is tested from
+user space too: a worker is a thread of the process that made it, and
+it ends when that process is killed. Built as a module, it also shows
+that the abstraction links from one.
 MSG
 		;;
 	esac
@@ -160,37 +196,96 @@ pristine() {
 	echo "$dir"
 }
 
-# The series for the selected tree, into build/patches/TREE.
-make_series() {
-	local tree out version n=0 part
-	tree=$(pristine)
-	version=$(tree_version "$tree")
-	out=$BUILD/patches/$TREE
-	stage "patches for Linux $version in ${out#"$ROOT"/}"
+# b4, offline (see the header), in the series tree $tree (of the caller). Debian's python3
+# first in PATH: checkpatch.pl's scripts/spdxcheck.py needs its python3-ply and python3-git.
+b4_() {
+	(cd "$tree" && PATH=/usr/bin:$PATH http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
+		HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 no_proxy= NO_PROXY= \
+		"$B4" "$@")
+}
+
+# The series tree's own configuration for b4 (its .git/config; nothing global changes).
+b4_config() {
+	git -C "$tree" config user.name "$name"
+	git -C "$tree" config user.email "$email"
+	# 'b4 prep --check' runs b4's checkpatch command with --strict and the exceptions above.
+	git -C "$tree" config b4.prep-perpatch-check-cmd \
+		"$tree/scripts/checkpatch.pl -q --terse --no-summary --mailback --showfile --strict --ignore $CHECKPATCH_IGNORE"
+	# A mail command that refuses: 'b4 send' without -o fails here instead of sending.
+	local refuse=$BUILD/series/refuse-to-send
+	printf '#!/bin/sh\necho "make patches does not send mail: b4 send -o DIR writes it" >&2\nexit 1\n' >"$refuse"
+	chmod +x "$refuse"
+	git -C "$tree" config sendemail.sendmailcmd "$refuse"
+	# No patatt signature: that is for the real send, with the sender's key.
+	git -C "$tree" config b4.send-no-patatt-sign yes
+}
+
+# A hash of the patches of git range $1: authors, messages and diffs, not commit ids.
+fingerprint() {
+	g log --reverse -p --format='%an <%ae>%n%B' "$1" | sha1sum | cut -d' ' -f1
+}
+
+# The commits of range $1 again, each with the same tree, author and message, on top of
+# commit $2; prints the last. Exact when the range's base and $2 have the same tree (the
+# cover letter commit is empty), and needs no checkout.
+reparent() {
+	local c parent=$2
+	for c in $(g rev-list --reverse "$1"); do
+		parent=$(g log -1 --format=%B "$c" |
+			GIT_AUTHOR_NAME=$(g log -1 --format=%an "$c") GIT_AUTHOR_EMAIL=$(g log -1 --format=%ae "$c") \
+				GIT_AUTHOR_DATE=$(g log -1 --format=%aD "$c") g commit-tree "$c^{tree}" -p "$parent" -F -)
+	done
+	echo "$parent"
+}
+
+# Kconfig or Kbuild $1 of the project without the lines that name tests/ and the comments
+# just above them (the tests come in the last patch).
+without_tests() {
+	awk '/^#/ { held = held $0 "\n"; next }
+		/tests\// { held = ""; next }
+		{ printf "%s", held; held = ""; print }
+		END { printf "%s", held }' "$1" | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
+}
+
+# The parts as commits on the branch vt-series, from vt-base.
+commit_parts() {
+	local part d=$tree/kernel/vhost_task_rs
 	g checkout -q -f -B vt-series vt-base
-	g clean -q -fd
+	# -x too: 6.12's make htmldocs writes Documentation/networking/netlink_spec/*.rst into
+	# the source tree, which its .gitignore hides, and 'git add -f' would take them.
+	g clean -q -fdx
 	for part in backport helpers abstraction vhost tests; do
 		if [ $part = tests ]; then
 			KDIR=$tree LINK_PARTS=vhost LINK_COPY=1 "$ROOT/scripts/link-tree.sh"
+			# The Rust test module of the abstraction (tests/module), which the project's
+			# Kconfig and Kbuild name, comes with the KUnit suites.
+			mkdir -p "$d/tests/module"
+			cp "$ROOT"/tests/module/{Kconfig,Kbuild,*.rs} "$d/tests/module/"
 		else
 			KDIR=$tree LINK_PARTS=$part LINK_COPY=1 LINK_NO_TESTS=1 "$ROOT/scripts/link-tree.sh"
+			if [ $part = vhost ]; then
+				without_tests "$ROOT/Kconfig" >"$d/Kconfig"
+				without_tests "$ROOT/Kbuild" >"$d/Kbuild"
+			fi
 		fi
 		g add -f -A
 		# The backports are empty on a tree that has them all (7.3).
 		g diff --cached --quiet && continue
 		message $part | g commit -q -s -F -
-		n=$((n + 1))
 	done
-	rm -rf "$out"
-	g format-patch -q --cover-letter -o "$out" vt-base..vt-series
-	# The cover letter, from the README's account of the project.
-	local cover=$out/0000-cover-letter.patch
-	python3 - "$cover" "$version" <<'PY'
-import sys
-path, version = sys.argv[1], sys.argv[2]
-text = open(path).read()
-text = text.replace("*** SUBJECT HERE ***", "vhost_task in Rust, on a user-worker abstraction")
-text = text.replace("*** BLURB HERE ***", f"""\
+}
+
+# The cover letter's subject and text, without b4's sections, into file $1.
+cover_text() {
+	local n backport=
+	n=$(g rev-list --count vt-base..vt-series)
+	if g log --format=%s vt-base..vt-series | grep -q '^rust: sync, task: backport'; then
+		backport="- a backport of what later kernels have and the abstraction uses;
+"
+	fi
+	cat >"$1" <<COVER
+vhost_task in Rust, on a user-worker abstraction
+
 vhost-net, vhost-scsi, vhost-vsock and KVM's NX huge page recovery run
 their work on a vhost_task: a PF_USER_WORKER thread made by
 copy_process() from the process that owns the device, so that it shares
@@ -202,46 +297,193 @@ can reuse: kernel::task::user_worker, a safe abstraction of user
 workers, which rust/kernel has had neither for kthreads nor for
 copy_process().
 
-The patches, against Linux {version}:
-- the helpers and bindings user workers need (on 6.12 first a backport
-  of Completion, sync::aref and Task::as_ptr() from later kernels);
+The $n patches, against Linux $version:
+${backport}- the helpers and bindings user workers need;
 - kernel::task::user_worker, with doctests and
   Documentation/rust/user_worker.rst;
 - the Rust vhost_task (CONFIG_VHOST_TASK_RUST): the worker loop and its
   stop/SIGKILL protocol in safe Rust, over it a thin C-ABI layer; one
   allocation and one task reference per task, as in C;
-- KUnit suites: the C ABI against either implementation, and the Rust
-  layers.
+- KUnit suites (the C ABI against either implementation, and the Rust
+  layers), and a Rust module that drives the abstraction from user space.
 
-Tested on x86_64 under QEMU: the KUnit suites on both implementations,
-the doctests, and end-to-end with QEMU, tap traffic, vhost-vsock and
-vhost-scsi clients, on Linux 6.12 and 7.3.""")
-open(path, "w").write(text)
-PY
-	info "$n patches and a cover letter:"
-	ls "$out" | sed 's/^/      /' >&2
+Tested on x86_64 under QEMU, on Linux 6.12 and 7.3: the KUnit suites on
+both implementations, the doctests, and end-to-end with QEMU, tap
+traffic, vhost-vsock, vhost-scsi and KVM's NX recovery, with vhost,
+vhost-net, vhost-vsock, vhost-scsi, tun and KVM built as modules.
+COVER
 }
 
-# The checks of the header, on the series in build/patches/TREE.
+# Edit the cover letter of the prep branch: our subject and text (file $1), then the
+# To/Cc trailers that 'b4 prep --auto-to-cc' added, wherever it put them, then b4's
+# "Changes in vN" sections below the "---", file $2's new one first if there is one.
+# With $3 = drop, without the To/Cc trailers: a new revision gets its recipients afresh.
+edit_cover() {
+	local editor=$BUILD/series/edit-cover.py
+	cat >"$editor" <<'PY'
+import os, re, sys
+path = sys.argv[1]
+old = open(path).read()
+is_trailer = re.compile(r"^(To|Cc): ").match
+trailers = [l for l in old.splitlines() if is_trailer(l)]
+if os.environ.get("VT_DROP_TRAILERS") == "drop":
+    trailers = []
+head, sep, rest = old.partition("\n---\n")
+new = open(os.environ["VT_COVER"]).read().rstrip("\n") + "\n"
+if trailers:
+    new += "\n" + "\n".join(trailers) + "\n"
+sections = "\n".join(l for l in rest.splitlines() if not is_trailer(l))
+sections = re.sub(r"\n{3,}", "\n\n", sections).strip("\n")
+changes = os.environ.get("VT_CHANGES", "")
+if changes and os.path.exists(changes):
+    sections = (open(changes).read().strip("\n") + "\n\n" + sections).strip("\n")
+if sections:
+    new += "\n---\n" + sections + "\n"
+if new.strip() != old.strip():
+    open(path, "w").write(new)
+PY
+	GIT_EDITOR="python3 $editor" VT_COVER=$1 VT_CHANGES=${2:-} VT_DROP_TRAILERS=${3:-} \
+		b4_ prep --edit-cover >"$BUILD/log/patches-b4-edit-cover-$TREE.log" 2>&1 || {
+		cat "$BUILD/log/patches-b4-edit-cover-$TREE.log" >&2
+		return 1
+	}
+}
+
+# The cover letter commit of the prep branch: its first, empty, commit after vt-base.
+cover_commit() {
+	# (awk reads it all: with head, git would die of SIGPIPE, and pipefail with it)
+	g rev-list --reverse "vt-base..$BRANCH" | awk 'NR == 1'
+}
+
+# Field $1 of the series in b4's tracking data, the JSON at the end of the cover commit.
+tracking() {
+	g log -1 --format=%B "$(cover_commit)" | python3 -c '
+import json, sys
+text = sys.stdin.read().split("--- b4-submit-tracking ---", 1)[1]
+text = "\n".join(l for l in text.splitlines() if not l.startswith("#"))
+print(json.loads(text)["series"][sys.argv[1]])' "$1"
+}
+
+# The series for the selected tree: the b4 prep branch, and its mails in build/patches/TREE.
+make_series() {
+	local version out cover rev changeid tagged changes
+	tree=$(pristine)
+	version=$(tree_version "$tree")
+	out=$BUILD/patches/$TREE
+	stage "the series for Linux $version, with b4 $("$B4" --version) (build/series/linux-source-$TREE, branch $BRANCH)"
+	b4_config
+	commit_parts
+
+	if ! g rev-parse -q --verify "refs/heads/$BRANCH" >/dev/null; then
+		# From the branch vt-series (b4 needs a branch to start from), at vt-base.
+		b4_ prep -n "$SERIES" -f vt-base >&2
+		b4_ prep --set-prefixes $PREFIXES >&2
+	else
+		g checkout -q -f "$BRANCH"
+		# A branch whose cover commit another identity made: b4 finds it under ours only.
+		[ "$(g log -1 --format=%ce "$(cover_commit)")" = "$email" ] || b4_ prep --claim >&2
+	fi
+	cover=$(cover_commit)
+	rev=$(tracking revision)
+	changeid=$(tracking change-id)
+	[ "$(g rev-parse "$cover^{tree}")" = "$(g rev-parse "vt-base^{tree}")" ] ||
+		die "the cover letter commit of $BRANCH is not empty: remove build/series/linux-source-$TREE"
+
+	changes=$BUILD/series/changes-$TREE.txt
+	rm -f "$changes"
+	if [ "$(fingerprint "$cover..$BRANCH")" != "$(fingerprint vt-base..vt-series)" ]; then
+		if [ -n "$(g rev-list "$cover..$BRANCH")" ]; then
+			# v$rev is what build/patches/TREE has: keep it as b4 keeps a revision it sent,
+			# as the tag sent/CHANGE-ID-vN of its patches on vt-base, with the cover
+			# letter and base-commit/change-id lines that 'b4 prep --compare-to' reads.
+			tagged=$(reparent "$cover..$BRANCH" vt-base)
+			{
+				g log -1 --format=%B "$cover" | sed '/^--- b4-submit-tracking ---$/,$d'
+				printf -- '---\nbase-commit: %s\nchange-id: %s\n' "$(g rev-parse vt-base)" "$changeid"
+			} | g tag -f -a -F - "sent/$changeid-v$rev" "$tagged" >/dev/null
+			{
+				echo "Changes in v$((rev + 1)):"
+				g range-diff --no-color "vt-base..$tagged" vt-base..vt-series |
+					sed -nE 's/^ *[0-9-]+: +[0-9a-f-]+ ([!<>]) +[0-9-]+: +[0-9a-f-]+ (.*)$/\1 \2/p' |
+					sed -e 's/^! \(.*\)/- \1: changed/' -e 's/^< \(.*\)/- \1: dropped/' \
+						-e 's/^> \(.*\)/- \1: new/'
+				echo "- v$rev: written by make patches, not sent (b4 prep --compare-to v$rev)"
+			} >"$changes"
+			b4_ prep --force-revision $((rev + 1)) >&2
+			rev=$((rev + 1))
+			cover=$(cover_commit)
+			info "the patches changed since v$((rev - 1)): the series is now v$rev"
+		fi
+		g update-ref "refs/heads/$BRANCH" "$(reparent vt-base..vt-series "$cover")"
+		g checkout -q -f "$BRANCH"
+		# The recipients of the new patches only, and the new changelog.
+		cover_text "$BUILD/series/cover-$TREE.txt"
+		edit_cover "$BUILD/series/cover-$TREE.txt" "$changes" drop
+	fi
+
+	logged "$BUILD/log/patches-b4-auto-to-cc-$TREE.log" b4_ prep --auto-to-cc
+	# Our text (it may have changed, the series not), the trailers above the "---".
+	cover_text "$BUILD/series/cover-$TREE.txt"
+	edit_cover "$BUILD/series/cover-$TREE.txt"
+
+	rm -rf "$out"
+	logged "$BUILD/log/patches-b4-send-$TREE.log" b4_ send -o "$out" --no-sign
+	SERIES_REV=$rev
+	info "b4 send -o ${out#"$ROOT"/}: v$rev, $(mails_summary "$out")"
+}
+
+# "N mails to T addresses, Cc C" for the mails in directory $1 (the cover letter's).
+mails_summary() {
+	python3 - "$1" <<'PY'
+import email, email.utils, glob, os, sys
+files = sorted(glob.glob(os.path.join(sys.argv[1], "*.eml")))
+cover = email.message_from_binary_file(open(files[0], "rb"))
+to = email.utils.getaddresses(cover.get_all("To", []))
+cc = email.utils.getaddresses(cover.get_all("Cc", []))
+print(f"{len(files)} mails (cover letter and {len(files) - 1} patches), to {len(to)} addresses, Cc {len(cc)}")
+PY
+}
+
+# The checks of the header, on the series and the mails in build/patches/TREE.
 check_series() {
-	local tree out p sobj start
+	local tree out p sobj start mails
 	tree=$BUILD/series/linux-source-$TREE
 	out=$BUILD/patches/$TREE
-	stage "checking the patches for Linux $TREE"
+	stage "checking the series for Linux $TREE"
+	mails=$(ls "$out"/*.eml | grep -v '/0000-')
+
+	g checkout -q -f "$BRANCH"
+	local b4log=$BUILD/log/patches-b4-check-$TREE.log summary
+	b4_ prep --check >"$b4log" 2>&1 || true
+	summary=$(grep -E '^Success: [0-9]+, Warning: [0-9]+, Error: [0-9]+$' "$b4log" || true)
+	if [ -n "$summary" ] && [[ $summary == *", Warning: 0, Error: 0" ]]; then
+		ok "b4 prep --check: $summary"
+	else
+		bad "b4 prep --check: ${summary:-no summary} (${b4log#"$ROOT"/})"
+		grep -vE '^(Checking patches using:|---|  /)' "$b4log" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/      | /' >&2
+	fi
+	# What 'b4 send' checks before it sends: the cover edited, checked, recipients added.
+	if b4_ prep --show-info preflight-checks-failing 2>/dev/null | grep -qx False; then
+		ok "b4's pre-flight checks pass (cover letter, checks, recipients)"
+	else
+		bad "b4's pre-flight checks fail:"
+		b4_ prep --show-info 2>&1 | grep -E '^(needs|misplaced|preflight)' | sed 's/^/      | /' >&2
+	fi
 
 	g checkout -q -f -B vt-am vt-base
 	g clean -q -fd
-	if g am -q $(ls "$out"/*.patch | grep -v 0000-cover-letter) >"$BUILD/log/patches-am-$TREE.log" 2>&1; then
-		ok "the series applies with git am to pristine Linux $TREE"
+	# shellcheck disable=SC2086 # one mail a word
+	if g am -q $mails >"$BUILD/log/patches-am-$TREE.log" 2>&1; then
+		ok "the mails apply with git am to pristine Linux $TREE"
 	else
 		bad "git am on pristine Linux $TREE (build/log/patches-am-$TREE.log)"
 		g am --abort 2>/dev/null || true
 		return
 	fi
-	[ "$(g diff vt-series vt-am --stat | wc -l)" -eq 0 ] ||
-		bad "what git am made differs from the series"
+	[ "$(g diff "$BRANCH" vt-am --stat | wc -l)" -eq 0 ] ||
+		bad "what git am made differs from the branch $BRANCH"
 
-	for p in $(ls "$out"/*.patch | grep -v 0000-cover-letter); do
+	for p in $mails; do
 		if (cd "$tree" && ./scripts/checkpatch.pl --strict --no-tree -q --ignore "$CHECKPATCH_IGNORE" \
 			"$p") >"$BUILD/log/checkpatch-$TREE.log" 2>&1; then
 			ok "checkpatch --strict: $(basename "$p")"
@@ -251,9 +493,21 @@ check_series() {
 		fi
 	done
 
-	[ "${PATCHES_QUICK:-0}" != 1 ] || return 0
 	sobj=$BUILD/series/obj-rust$TREE_TAG
 	mkdir -p "$sobj"
+	if [ "${PATCHES_QUICK:-0}" = 1 ]; then
+		# The docs only, on the whole series: rustdoc with the Rust kernel's config if
+		# there is one already (it builds the kernel crate's dependencies, not a kernel).
+		if [ -f "$(objdir rust)/.config" ]; then
+			cp "$(objdir rust)/.config" "$sobj/.config"
+			series_make "$BUILD/log/patches-rustdoc-$TREE.log" olddefconfig
+			check_docs rustdoc
+		else
+			info "no $(objdir rust)/.config yet: rustdoc left out"
+		fi
+		check_docs htmldocs
+		return 0
+	fi
 	local config
 	# The Rust kernel's config, from an up-to-date build of it.
 	"$ROOT/scripts/build-kernel.sh" rust
@@ -266,7 +520,7 @@ check_series() {
 		start=$(date +%s)
 		cp "$config" "$sobj/.config"
 		if series_make "$BUILD/log/patches-build-$TREE.log" olddefconfig &&
-			series_make "$BUILD/log/patches-build-$TREE.log" bzImage; then
+			series_make "$BUILD/log/patches-build-$TREE.log" bzImage modules; then
 			ok "patch $i/$total builds ($(($(date +%s) - start)) s): $(g log -1 --format=%s)"
 		else
 			bad "patch $i/$total does not build: $(g log -1 --format=%s) (build/log/patches-build-$TREE.log)"
@@ -279,7 +533,7 @@ check_series() {
 		bad "make rustfmtcheck (build/log/patches-rustfmt-$TREE.log)"
 	fi
 	start=$(date +%s)
-	if series_make "$BUILD/log/patches-clippy-$TREE.log" CLIPPY=1 bzImage &&
+	if series_make "$BUILD/log/patches-clippy-$TREE.log" CLIPPY=1 bzImage modules &&
 		! grep -E '^(warning|error)' "$BUILD/log/patches-clippy-$TREE.log"; then
 		ok "make CLIPPY=1 on the whole series: no warning ($(($(date +%s) - start)) s)"
 	else
@@ -296,14 +550,31 @@ check_series() {
 			grep -E 'Testing complete|FAILED|not ok' "$log" | tail -n 5 | sed 's/^/      | /' >&2
 		fi
 	done
+	check_docs rustdoc
+	check_docs htmldocs
+}
+
+# scripts/docs.sh $1 on the whole series, in its build directory $sobj (of the caller).
+check_docs() {
+	local line
+	if line=$(KDIR=$tree DOCS_LOG=$BUILD/log/patches-$1-$TREE.log "$ROOT/scripts/docs.sh" "$1" "$sobj" 2>&1); then
+		ok "${line#*ok: }"
+	else
+		bad "$1 on the whole series:"
+		sed 's/^/      | /' <<<"$line" >&2
+	fi
 }
 
 # TREE_LIST="6.12 7.3" makes a series for each (make patches without TREE or KDIR).
 trees=${TREE_LIST:-$TREE}
+written=()
 for t in $trees; do
 	[ "$t" = "$TREE" ] || select_tree "$t" ""
 	make_series
 	check_series
+	written+=("build/patches/$TREE/: v$SERIES_REV, $(mails_summary "$BUILD/patches/$TREE")")
 done
+stage "the mails b4 wrote (b4 send -o), which 'git send-email' or 'b4 send' would send:"
+printf '    %s\n' "${written[@]}" >&2
 [ $failures -eq 0 ] || die "the series failed $failures check(s); see above"
-info "the series in build/patches/ passed every check"
+info "the series passed every check$([ "${PATCHES_QUICK:-0}" != 1 ] || echo " of PATCHES_QUICK=1 (no kernel builds)")"

@@ -5,6 +5,10 @@
 #   clippy      our crate and the kernel crate (with kernel::task::user_worker and, on 6.12,
 #               the backports) through 'make CLIPPY=1', the kernel's lint set
 #   checkpatch  the C and Rust files, as for a kernel submission
+#   rustdoc     'make rustdoc' with the tree's LLVM: no warning, kernel::task::user_worker
+#               documented with its examples (scripts/docs.sh)
+#   htmldocs    'make htmldocs SPHINXDIRS=rust': Documentation/rust/user_worker.rst without
+#               warning, in the rust toctree (scripts/docs.sh)
 #   e2e-fmt     cargo fmt on the userspace crate
 #   e2e-clippy  cargo clippy -D warnings on the userspace crate
 #   check.sh [PART...]   (all parts by default)
@@ -61,6 +65,18 @@ part_doc-examples() {
 	python3 "$ROOT/scripts/doc-examples.py" "$ROOT/src/vhost_task.rs" "$ROOT/tests/kunit/rust_cases.rs"
 }
 
+# In the Rust kernel's build directory, whose objects rustdoc leaves alone (its pages go to
+# Documentation/output/, beside Sphinx's).
+part_rustdoc() {
+	[ -f "$obj/vmlinux" ] || "$ROOT/scripts/build-kernel.sh" rust
+	"$ROOT/scripts/docs.sh" rustdoc "$obj"
+}
+
+part_htmldocs() {
+	mkdir -p "$obj"
+	"$ROOT/scripts/docs.sh" htmldocs "$obj"
+}
+
 part_e2e-fmt() {
 	cargo fmt --manifest-path "$ROOT/Cargo.toml" --all -- --check
 }
@@ -70,7 +86,7 @@ part_e2e-clippy() {
 }
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rustfmt clippy checkpatch doc-examples e2e-fmt e2e-clippy)
+[ ${#parts[@]} -gt 0 ] || parts=(rustfmt clippy checkpatch doc-examples rustdoc htmldocs e2e-fmt e2e-clippy)
 "$ROOT/scripts/get-tree.sh"
 "$ROOT/scripts/link-tree.sh"
 failed=()

@@ -14,7 +14,7 @@ SHELL := /bin/bash
 S := scripts
 
 .PHONY: all help setup tree kernel kernel-c kernel-debug kernel-debug-c run test kunit kunit-c \
-	kunit-both e2e e2e-c test-debug stress bench check patches clean distclean
+	kunit-both e2e e2e-c test-debug stress modversions bench check patches clean distclean
 
 all: kernel
 
@@ -29,6 +29,7 @@ help:
 	@echo 'make test-debug   the KUnit suites on a lockdep/KASAN/kmemleak kernel'
 	@echo 'make stress       fault injection, loops and races on the debug kernel (STRESS_IMAGE=,'
 	@echo '                  STRESS_SCALE=0.1 for the short version)'
+	@echo 'make modversions  the 7.3 kernel with MODVERSIONS (gendwarfksyms) and its module cases'
 	@echo 'make bench        the C and Rust kernels side by side; BENCH_DOC=1 updates BENCHMARKS.md'
 	@echo 'make check        rustfmt, clippy, checkpatch'
 	@echo 'make patches      the change as a git format-patch series per tree, checked: git am,'
@@ -84,6 +85,11 @@ test-debug: setup
 
 stress: setup
 	@$(S)/stress.sh
+
+# The 7.3 kernel with MODVERSIONS (gendwarfksyms for Rust, from DWARF), built and its module
+# cases run; not part of 'make test' (its DWARF build is the slowest of all).
+modversions: setup
+	@$(S)/test.sh build-modv-7.3 e2e-modv-7.3
 
 bench: kernel kernel-c
 	@$(S)/bench.sh

@@ -7,6 +7,8 @@
 #   debug  rust + lockdep/KASAN/kmemleak            -> build/bzImage-debug
 #   debug-c  the same with the C vhost_task          -> build/bzImage-debug-c
 #            (for scripts/fault-diff.sh and 'STRESS_IMAGE=build/bzImage-debug-c make stress')
+#   modv   rust + MODVERSIONS through gendwarfksyms (7.3 only) -> build/bzImage-modv-7.3
+#            (make modversions)
 # A tree's own fragment, configs/tree-TREE.config, comes last when there is one. The
 # modules (vhost, vhost_net, tun, kvm, ...) are installed, stripped, with depmod's
 # index, under build/modules[-VARIANT][-TREE]/lib/modules/RELEASE, which the guests
@@ -19,7 +21,11 @@ rust) frags=(base test) ;;
 c) frags=(base test c) ;;
 debug) frags=(base test debug) ;;
 debug-c) frags=(base test debug c) ;;
-*) die "unknown kernel variant '$variant' (rust, c, debug or debug-c)" ;;
+modv)
+	frags=(base test modversions)
+	[ "$TREE" != 6.12 ] || die "the modv kernel needs 7.3: 6.12's CONFIG_RUST depends on !MODVERSIONS"
+	;;
+*) die "unknown kernel variant '$variant' (rust, c, debug, debug-c or modv)" ;;
 esac
 
 need "$(llvm_tool clang)" "$(llvm_tool ld.lld)" "$(llvm_tool llvm-ar)" flex bison bc pahole ccache \

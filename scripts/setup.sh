@@ -29,6 +29,9 @@ PKGS=(
 	"bc:/usr/bin/bc"
 	"libelf-dev:/usr/include/libelf.h"
 	"libssl-dev:/usr/include/openssl/ssl.h"
+	# gendwarfksyms, the MODVERSIONS of Rust in 7.3 (make modversions)
+	"libdw-dev:/usr/include/elfutils/libdw.h"
+	"zlib1g-dev:/usr/include/zlib.h"
 	"cpio:/usr/bin/cpio"
 	"xz-utils:/usr/bin/xz"
 	"dwarves:/usr/bin/pahole"
@@ -47,9 +50,6 @@ PKGS=(
 	"python3-venv:/usr/lib/python3.11/ensurepip/__init__.py"
 	"python3-sphinx:/usr/bin/sphinx-build"
 	"python3-yaml:/usr/lib/python3/dist-packages/yaml/__init__.py"
-	# checkpatch.pl's SPDX check (scripts/spdxcheck.py), which 'b4 prep --check' runs.
-	"python3-ply:/usr/lib/python3/dist-packages/ply/__init__.py"
-	"python3-git:/usr/lib/python3/dist-packages/git/__init__.py"
 	# checkpatch.pl's SPDX check (scripts/spdxcheck.py), which 'b4 prep --check' runs.
 	"python3-ply:/usr/lib/python3/dist-packages/ply/__init__.py"
 	"python3-git:/usr/lib/python3/dist-packages/git/__init__.py"

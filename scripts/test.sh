@@ -12,8 +12,10 @@
 # version); STRESS_IMAGE boots another image than the variant's.
 . "$(dirname "$0")/lib.sh"
 
-results=${RESULTS:-$BUILD/log/results.txt}
-mkdir -p "$BUILD/log"
+# LOGS=dir keeps this run's logs apart from another run's (default build/log).
+LOGS=${LOGS:-$BUILD/log}
+results=${RESULTS:-$LOGS/results.txt}
+mkdir -p "$LOGS"
 : >"$results"
 
 pass() { echo "PASS $1" >>"$results"; }
@@ -85,6 +87,15 @@ suite_build() {
 	done
 	# The Rust module links against the kernel crate only through exported symbols: none of
 	# the C functions that the abstraction's non-generic part calls for it.
+	if [ "$v" = modv ]; then
+		# Symbol versions: gendwarfksyms gave the Rust exports a CRC, which vhost.ko records.
+		for f in vhost_task_create vhost_task_start vhost_task_stop vhost_task_wake; do
+			check "$s.${f}_has_a_symbol_version" \
+				eval "! grep -qP '^0x0+\t$f\t' '$obj/Module.symvers'"
+			check "$s.vhost_ko_records_the_version_of_$f" \
+				eval "modprobe --dump-modversions '$obj/drivers/vhost/vhost.ko' | grep -q '[[:space:]]$f\$'"
+		done
+	fi
 	ko=$obj/kernel/vhost_task_rs/tests/module/user_worker_test.ko
 	check "$s.user_worker_test_is_a_module" test -f "$ko"
 	check "$s.user_worker_test_imports_no_unexported_c_function" \
@@ -96,7 +107,7 @@ suite_build() {
 # The busybox initramfs boot, plain 'qemu -kernel -initrd', running the demo.
 suite_boot() {
 	local v=$1 s=boot-$1$TREE_TAG rc=0
-	local log=$BUILD/log/$s.log
+	local log=$LOGS/$s.log
 	stage "$s: busybox initramfs boot of Linux $TREE and the 'make run' checks"
 	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 300 --log "$log" \
 		--initramfs demo >/dev/null 2>&1 || rc=$?
@@ -110,11 +121,11 @@ suite_boot() {
 # named "$2.<suite>.<case>"; the log and JSON are build/log/$2.{log,json}.
 kunit_exec() {
 	local v=$1 s=$2 glob=$3
-	local json=$BUILD/log/$s.json log=$BUILD/log/$s.log
+	local json=$LOGS/$s.json log=$LOGS/$s.log
 	rm -f "$json"
 	kunit_py_exec "$KDIR" "$(objdir "$v")" "$glob" --json="$json" >"$log" 2>&1 || true
 	# The guest's whole console, which the next kunit.py run in this build dir overwrites.
-	cp "$(objdir "$v")/test.log" "$BUILD/log/$s.console.log" 2>/dev/null || true
+	cp "$(objdir "$v")/test.log" "$LOGS/$s.console.log" 2>/dev/null || true
 	grep -E 'Testing complete|Ran [0-9]+ tests' "$log" | sed 's/^\[[0-9:]*\] /    /' >&2 || true
 	if [ ! -s "$json" ]; then
 		fail "$s.kunit_py_produced_results"
@@ -151,7 +162,7 @@ suite_kunit() {
 	fi
 	if [ "$s" = kunit-debug ]; then
 		# Once more with user space after the suites, to have kmemleak scan.
-		local klog=$BUILD/log/kmemleak-debug.log rc=0
+		local klog=$LOGS/kmemleak-debug.log rc=0
 		"$ROOT/scripts/vm.sh" --image "$(imagefile debug)" --timeout 1800 --log "$klog" \
 			--append "kunit.enable=1 kunit.filter_glob=vhost_task* loglevel=7" \
 			--initramfs kmemleak-scan >/dev/null 2>&1 || rc=$?
@@ -159,8 +170,8 @@ suite_kunit() {
 			test "$(grep -a -c '^# Totals: pass:[0-9]* fail:0 ' "$klog")" -eq 2
 		check "kunit-debug.kmemleak_suspects_nothing_after_the_suites" test "$rc" -eq 0
 		check "kunit-debug.log_free_of_lockdep_kasan_kmemleak_warning_bug" \
-			"$ROOT/scripts/check-debug-log.sh" "$BUILD/log/kunit-debug.console.log" \
-			"$BUILD/log/doctests-debug.console.log" "$klog"
+			"$ROOT/scripts/check-debug-log.sh" "$LOGS/kunit-debug.console.log" \
+			"$LOGS/doctests-debug.console.log" "$klog"
 	fi
 	grep -E "^FAIL (kunit|doctests)-$v$TREE_TAG\." "$results" | sed 's/^FAIL /    FAILED: /' >&2 || true
 }
@@ -183,7 +194,7 @@ tap_results() {
 # The end-to-end suite: a guest over the host's root filesystem runs vhost-e2e.
 suite_e2e() {
 	local v=$1 s=e2e-$1$TREE_TAG rc=0
-	local log=$BUILD/log/$s.log
+	local log=$LOGS/$s.log
 	stage "$s: end-to-end suite in a guest of Linux $TREE over the host's root filesystem"
 	local e2e
 	e2e=$("$ROOT/scripts/build-e2e.sh")
@@ -195,9 +206,12 @@ suite_e2e() {
 	local selftest
 	selftest=$("$ROOT/scripts/build-kvm-selftest.sh") || selftest=failed
 	append="$append vt.kvm_selftest=$selftest"
-	[ -z "${E2E_FILTER:-}" ] || append="$append vt.filter=$E2E_FILTER"
+	# The MODVERSIONS kernel: the module cases (whose names have "mod" in them).
+	local filter=${E2E_FILTER:-}
+	[ "$v" != modv ] || filter=${filter:-mod}
+	[ -z "$filter" ] || append="$append vt.filter=$filter"
 	# Files the cases keep (the nested QEMU's console, its timeline) land here.
-	local logdir=$BUILD/log/$s
+	local logdir=$LOGS/$s
 	rm -rf "$logdir"
 	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 2400 --logdir "$logdir" \
 		--log "$log" --append "$append" --hostfs "$ROOT/tests/guest/e2e.sh" \
@@ -228,7 +242,7 @@ suite_lint() {
 # filesystem, then the debug kernel's log checked for splats (scripts/check-debug-log.sh).
 suite_stress() {
 	local v=$1 image=${STRESS_IMAGE:-$(imagefile "$1")} scale=${STRESS_SCALE:-0.1}
-	local log=$BUILD/log/stress-$1.log rc=0 e2e start secs
+	local log=$LOGS/stress-$1.log rc=0 e2e start secs
 	stage "stress-$v: fault injection, loops and races at scale $scale on ${image#"$ROOT"/}"
 	e2e=$("$ROOT/scripts/build-e2e.sh")
 	local append="vt.e2e=$e2e vt.scale=$scale log_buf_len=16M"
@@ -262,7 +276,7 @@ suite_stress() {
 # report it (and the guest must not hang); its own boot, since lockdep is off after a report.
 suite_lockdep() {
 	local v=$1 s=lockdep-$1 rc=0 e2e
-	local log=$BUILD/log/$s.log
+	local log=$LOGS/$s.log
 	stage "$s: lockdep reports the inversion of a lock with vhost_task_stop(), on ${v}"
 	e2e=$("$ROOT/scripts/build-e2e.sh")
 	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 900 --log "$log" \
@@ -274,10 +288,10 @@ suite_lockdep() {
 
 run_suite() {
 	case $1 in
-	build-rust | build-c) suite_build "${1#build-}" ;;
+	build-rust | build-c | build-modv) suite_build "${1#build-}" ;;
 	boot-rust | boot-c) suite_boot "${1#boot-}" ;;
 	kunit-rust | kunit-c | kunit-debug) suite_kunit "${1#kunit-}" ;;
-	e2e-rust | e2e-c) suite_e2e "${1#e2e-}" ;;
+	e2e-rust | e2e-c | e2e-modv) suite_e2e "${1#e2e-}" ;;
 	lint) suite_lint ;;
 	stress-rust | stress-c | stress-debug | stress-debug-c) suite_stress "${1#stress-}" ;;
 	lockdep-debug | lockdep-debug-c) suite_lockdep "${1#lockdep-}" ;;
@@ -324,7 +338,7 @@ done
 
 # Build what the suites need first, tree by tree.
 for st in "${SUPPORTED_TREES[@]}"; do
-	for v in rust c debug debug-c; do
+	for v in rust c debug debug-c modv; do
 		for p in "${plan[@]}"; do
 			# "kunit-c 6.12": the suite's variant is what follows its first dash.
 			if [ "${p#*-}" = "$v $st" ]; then
@@ -343,9 +357,9 @@ failed=$(grep -c '^FAIL' "$results" || true)
 info "results: $results"
 if [ "$failed" -gt 0 ]; then
 	# Keep this run's logs: the next run overwrites build/log.
-	kept=$BUILD/log/failed/$(date +%Y%m%d-%H%M%S)
+	kept=$LOGS/failed/$(date +%Y%m%d-%H%M%S)
 	mkdir -p "$kept"
-	find "$BUILD/log" -mindepth 1 -maxdepth 1 ! -name failed ! -name soak -exec cp -r {} "$kept/" \;
+	find "$LOGS" -mindepth 1 -maxdepth 1 ! -name failed ! -name soak -exec cp -r {} "$kept/" \;
 	info "the logs of this failed run are kept in ${kept#"$ROOT"/}"
 fi
 echo "$passed passed, $failed failed"

@@ -45,6 +45,7 @@ pub fn cases() -> Vec<Case> {
             600
         ),
         case!(fork_from_owner_default_picks_the_mode_of_new_devices, 120),
+        case!(rmmod_kvm_right_after_vms_whose_recovery_threads_ran_x10, 600),
         case!(
             user_worker_module_worker_is_a_user_worker_thread_of_the_caller,
             60
@@ -123,7 +124,8 @@ pub fn unload(name: &str) -> Result<u32, String> {
     let mut refused = 0;
     loop {
         match delete_module(name) {
-            Ok(()) => return Ok(refused),
+            // Not loaded (any more): nothing to unload.
+            Ok(()) | Err(libc::ENOENT) => return Ok(refused),
             Err(e) if e == libc::EWOULDBLOCK && Instant::now() < end => {
                 refused += 1;
                 std::thread::sleep(Duration::from_millis(10));
@@ -280,16 +282,25 @@ pub fn unload_race_round(kill: bool, tapname: &str) -> Result<u32, String> {
         )?;
         drop(dev);
     }
-    let refused = unload_vhost()?;
+    let refused = unload_vhost();
+    // Loaded again even after a failure, for the cases that follow.
     load_vhost(&[])?;
-    Ok(refused)
+    refused
 }
 
 /// The drivers on vhost, which must go before it.
 const VHOST_DRIVERS: [&str; 3] = ["vhost_net", "vhost_vsock", "vhost_scsi"];
 
+/// Where vhost_scsi's fabric appears in LIO's configfs once a target used it: LIO holds the
+/// module while the directory is there.
+const VHOST_FABRIC: &str = "/sys/kernel/config/target/vhost";
+
 /// Unloads vhost_net, then the other drivers, then vhost. Returns the refusals seen.
 pub fn unload_vhost() -> Result<u32, String> {
+    // Empty once the cases' targets are gone; a lasting target keeps it, and vhost_scsi.
+    if std::path::Path::new(VHOST_FABRIC).exists() {
+        fs::remove_dir(VHOST_FABRIC).ctx(VHOST_FABRIC)?;
+    }
     let mut refused = 0;
     for m in VHOST_DRIVERS.iter().chain(&["vhost"]) {
         refused += unload(m)?;
@@ -328,6 +339,54 @@ fn rmmod_vhost_right_after_close_or_sigkill_of_the_owner_x10() -> CaseResult {
     )?;
     Ok(format!(
         "10 rounds (5 closed, 5 SIGKILLed); rmmod refused {refused} times before it went"
+    ))
+}
+
+/// One round of the V7 race for KVM: a VMM whose VMs' recovery threads ran closes its VM (the
+/// stop path) or is SIGKILLed (the kill path), then kvm_amd and kvm are unloaded at once and
+/// loaded again. Returns the refusals seen.
+pub fn kvm_unload_race_round(kill: bool) -> Result<u32, String> {
+    if kill {
+        let (mut child, ws) = crate::kvm::spawn_vmm(2, false)?;
+        child.kill(libc::SIGKILL);
+        child.wait_timeout(T).ok_or("VMM not reaped")?;
+        ensure(ws.iter().all(|&w| !procfs::exists(w)), || {
+            "a recovery thread outlived its VMM".into()
+        })?;
+    } else {
+        crate::kvm::in_child(T, || {
+            let mut vm = crate::kvm::Vm::new()?;
+            vm.run_guest().map_err(|e| format!("KVM_RUN: {e}"))?;
+            let w = crate::kvm::recovery_thread(procfs::self_pid())?;
+            drop(vm);
+            ensure(procfs::wait_for(T, || !procfs::exists(w)), || {
+                "the recovery thread outlived its VM".into()
+            })?;
+            Ok(String::new())
+        })?;
+    }
+    let refused = unload("kvm_amd").and_then(|a| Ok(a + unload("kvm")?));
+    let gone = !is_loaded("kvm");
+    modprobe("kvm_amd")?;
+    ensure(gone, || "kvm still loaded after rmmod".into())?;
+    refused
+}
+
+fn rmmod_kvm_right_after_vms_whose_recovery_threads_ran_x10() -> CaseResult {
+    if let Some(r) = crate::kvm::missing() {
+        return r;
+    }
+    let base = procfs::threads_where(|_| true).len();
+    let mut refused = 0;
+    for i in 0..10 {
+        refused += kvm_unload_race_round(i % 2 == 1)?;
+    }
+    ensure(
+        procfs::wait_for(T, || procfs::threads_where(|_| true).len() <= base),
+        || "threads above the baseline".into(),
+    )?;
+    Ok(format!(
+        "10 rounds (5 VMs closed, 5 VMMs SIGKILLed); rmmod refused {refused} times before it went"
     ))
 }
 
@@ -581,6 +640,28 @@ pub fn unload_race_stress() -> CaseResult {
     })?;
     Ok(format!(
         "{n} rounds in {:.0} s; rmmod refused {refused} times (a release still running) before it went",
+        t0.elapsed().as_secs_f32()
+    ))
+}
+
+/// `make stress`: the V7 race for KVM at scale (1,000 rounds at scale 1.0).
+pub fn kvm_unload_race_stress() -> CaseResult {
+    if let Some(r) = crate::kvm::missing() {
+        return r;
+    }
+    let n = crate::stress::module_rounds();
+    let base = procfs::threads_where(|_| true).len();
+    let mut refused = 0;
+    let t0 = Instant::now();
+    for i in 0..n {
+        refused += kvm_unload_race_round(i % 2 == 1).map_err(|e| format!("round {i}: {e}"))?;
+    }
+    ensure(
+        procfs::wait_for(T, || procfs::threads_where(|_| true).len() <= base),
+        || "threads above the baseline".into(),
+    )?;
+    Ok(format!(
+        "{n} rounds in {:.0} s; rmmod refused {refused} times before it went",
         t0.elapsed().as_secs_f32()
     ))
 }

@@ -202,6 +202,14 @@ pub fn all() -> Vec<Case> {
         ),
         case(
             format!(
+                "rmmod_kvm_right_after_vm_close_or_vmm_sigkill_{}_rounds_no_module_left_in_use",
+                module_rounds()
+            ),
+            crate::modules::kvm_unload_race_stress,
+            300.0 + 3.0 * f64::from(module_rounds()),
+        ),
+        case(
+            format!(
                 "user_worker_sigkill_during_wait_{}_owners_of_8_workers_reaped_quietly",
                 uwt_kills()
             ),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Build build/initramfs.cpio.gz: busybox, tests/guest/init.sh as /init and
-# the static vhost-e2e binary, for plain 'qemu -kernel -initrd' boots.
+# the static vhost-e2e binary (and upstream's vhost_net_test of each tree, when built), for
+# plain 'qemu -kernel -initrd' boots.
 . "$(dirname "$0")/lib.sh"
 
 need cpio gzip cargo
@@ -10,7 +11,17 @@ need cpio gzip cargo
 
 e2e=$("$ROOT/scripts/build-e2e.sh")
 out=$BUILD/initramfs.cpio.gz
-if [ -f "$out" ] && [ "$out" -nt "$e2e" ] && [ "$out" -nt "$ROOT/tests/guest/init.sh" ]; then
+# Upstream's vhost_net_test of each tree, where scripts/build-vhost-net-test.sh built it
+# ('make bench' does), as /bin/vhost_net_test-<tree>.
+extra=()
+for f in "$BUILD"/vhost_net_test-*/vhost_net_test; do
+	[ ! -x "$f" ] || extra+=("$f")
+done
+fresh=1
+for f in "$e2e" "$ROOT/tests/guest/init.sh" "${extra[@]}"; do
+	[ -f "$out" ] && [ "$out" -nt "$f" ] || fresh=0
+done
+if [ $fresh = 1 ]; then
 	exit 0
 fi
 stage "packing the initramfs (busybox + vhost-e2e)"
@@ -23,5 +34,9 @@ for app in $(/bin/busybox --list); do
 done
 cp "$e2e" "$dir/bin/vhost-e2e"
 cp "$ROOT/tests/guest/init.sh" "$dir/init"
+for f in "${extra[@]}"; do
+	d=${f%/vhost_net_test}
+	cp "$f" "$dir/bin/vhost_net_test${d##*/vhost_net_test}"
+done
 (cd "$dir" && find . | cpio -o -H newc --quiet | gzip -1) >"$out.tmp"
 mv "$out.tmp" "$out"

@@ -7,7 +7,10 @@
 //! - `cycles` (default 1000): owner cycles for `set_owner`/`close` and their kthread controls;
 //! - `frames` (default 20000): 60-byte frames for `tx_small_frames` and `rx_small_frames`, with
 //!   the owner pinned to CPU 0 and its worker to CPU 1;
-//! - `owners` (default 1000): owners alive at once in the `scale_*` measurements.
+//! - `owners` (default 1000): owners alive at once in the `scale_*` measurements;
+//! - `vnt` (default none): the path of upstream's `tools/virtio/vhost_net_test` to run last, with
+//!   `vnt_bufs` (default 1,048,576, its own default) buffers each way, for `vhost_net_test_rx` and
+//!   `vhost_net_test_tx`.
 
 use crate::netdev::{self, Config, NetDev};
 use crate::tap::{PacketSocket, Tap, ETHERTYPE};
@@ -251,6 +254,102 @@ fn scale(n: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// A pseudo-terminal: the master, and the slave for a child's output. A child's C library
+/// buffers its output in blocks when it writes to a pipe, and by lines to a terminal: the lines
+/// then come as they are written, so that the time each comes in can be taken.
+fn openpty() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), String> {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: valid pointers to two ints; no name, terminal settings or size asked for.
+    let r = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    if r < 0 {
+        return Err(format!("openpty: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: `openpty()` returned two new descriptors, owned from here on.
+    Ok(unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        )
+    })
+}
+
+/// Upstream's vhost-net test, `tools/virtio/vhost_net_test` of the kernel's own tree, as a
+/// workload: its tap and vhost-net device, `bufs` buffers received through vhost-net (it sends
+/// each through a packet socket on the tap, the worker copies it into the receive ring), then
+/// `bufs` transmitted (the worker sends each into the tap, a packet socket reads it back), one
+/// buffer in flight at a time, each a wake-up of the worker. Returns the buffers per second of
+/// each half, timed from the lines it prints at the end of each.
+///
+/// The test and its worker run on CPU 0 (the worker inherits the test's CPUs). The test
+/// busy-polls its rings; under `-icount` QEMU runs the vCPUs in turn on one host thread, and a
+/// vCPU that spins keeps its turn until its time slice ends, so with the worker on another vCPU
+/// every buffer would wait for one. On one vCPU each buffer is a wake-up and a switch to the
+/// worker, in both clocks.
+fn vhost_net_test(path: &str, bufs: u32) -> Result<(f64, f64), String> {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    // A new device's first link event waits for a second after the last one (linkwatch), and
+    // until it has run the tap's queue drops what the receive test sends: the frame benches'
+    // taps were the last, so let a second pass, and another, idle (free under -icount).
+    std::thread::sleep(Duration::from_secs(2));
+    let (master, slave) = openpty()?;
+    let err = slave.try_clone().map_err(|e| format!("dup: {e}"))?;
+    let mut cmd = Command::new(path);
+    cmd.arg("--buf-num")
+        .arg(bufs.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(slave))
+        .stderr(Stdio::from(err));
+    // SAFETY: between fork and exec the closure only calls `sched_setaffinity()`, which is
+    // async-signal-safe, on a set on its own stack.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let start = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| format!("{path}: {e}"))?;
+    // The slave ends are the child's now: drop ours, so that its exit ends the reads.
+    drop(cmd);
+    let (mut rx, mut tx) = (None, None);
+    let mut out = String::new();
+    let want = format!("started={bufs:#x} completed={bufs:#x}");
+    for line in std::io::BufReader::new(File::from(master)).lines() {
+        // EIO once the child has closed the slave.
+        let Ok(line) = line else { break };
+        let now = Instant::now();
+        let line = line.trim_end().to_string();
+        if line.starts_with("RX spurious") && line.ends_with(&want) {
+            rx.get_or_insert(now);
+        } else if line.starts_with("TX spurious") && line.ends_with(&want) {
+            tx.get_or_insert(now);
+        }
+        out.push_str(&line);
+        out.push_str("; ");
+    }
+    let status = child.wait().map_err(|e| format!("wait: {e}"))?;
+    let (Some(rx), Some(tx), true) = (rx, tx, status.success()) else {
+        return Err(format!("{path}: {status}: {out}"));
+    };
+    let rate = |d: Duration| f64::from(bufs) / d.as_secs_f64();
+    Ok((rate(rx - start), rate(tx - rx)))
+}
+
 /// Echoes the KUnit lines of the kernel log (KTAP, as the kernel printed them at boot), so that
 /// the host reads them even when the console's log level hid them.
 fn echo_ktap() {
@@ -294,6 +393,8 @@ struct Params {
     cycles: u32,
     frames: u32,
     owners: u32,
+    vnt: Option<String>,
+    vnt_bufs: u32,
 }
 
 fn params(args: &[String]) -> Result<Params, String> {
@@ -301,11 +402,17 @@ fn params(args: &[String]) -> Result<Params, String> {
         cycles: 1000,
         frames: 20_000,
         owners: 1000,
+        vnt: None,
+        vnt_bufs: 0x10_0000,
     };
     for a in args {
         let (k, v) = a
             .split_once('=')
             .ok_or_else(|| format!("bench: '{a}' is not key=value"))?;
+        if k == "vnt" {
+            p.vnt = Some(v.to_string());
+            continue;
+        }
         let v: u32 = v
             .parse()
             .ok()
@@ -315,6 +422,7 @@ fn params(args: &[String]) -> Result<Params, String> {
             "cycles" => p.cycles = v,
             "frames" => p.frames = v,
             "owners" => p.owners = v,
+            "vnt_bufs" => p.vnt_bufs = v,
             _ => return Err(format!("bench: unknown setting '{k}'")),
         }
     }
@@ -346,7 +454,13 @@ pub fn run(args: &[String]) -> i32 {
         report("close_kthread_control", close, "us");
         report("tx_small_frames", tx_small(p.frames)?, "frames/s");
         report("rx_small_frames", rx_small(p.frames)?, "frames/s");
-        scale(p.owners)
+        scale(p.owners)?;
+        if let Some(path) = &p.vnt {
+            let (rx, tx) = vhost_net_test(path, p.vnt_bufs)?;
+            report("vhost_net_test_rx", rx, "buffers/s");
+            report("vhost_net_test_tx", tx, "buffers/s");
+        }
+        Ok(())
     })();
     match r {
         Ok(()) => 0,

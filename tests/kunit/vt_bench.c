@@ -15,13 +15,18 @@
  * Cases, in the order they run:
  *  - mem_per_task: the slab memory one vhost task costs beyond a bare user
  *    worker made by copy_process() with the same clone flags, which has the
- *    same task_struct, stack, pid and so on. Counted as the growth of the
- *    slab counters (NR_SLAB_*_B, per-CPU deltas folded in) while mem_tasks
+ *    same task_struct, stack, pid and so on. Counted in objects, not pages:
+ *    a census of every slab in memory (each slab's own count of objects in
+ *    use, exact under SLUB_TINY, which has no per-CPU caches) gives the
+ *    objects in use per cache, and the growth of each cache while mem_tasks
  *    tasks of each kind are created and kept alive, bare and vhost in
- *    alternation, first in the suite so that the caches have few free
- *    objects left over from earlier frees. A slab page is the unit of the
- *    counters: with order-3 task_struct slabs the error is about
- *    32 KiB / mem_tasks per task and per measurement.
+ *    alternation, times its object size, is the figure (after an
+ *    rcu_barrier() before each phase, so that no free owed from before falls
+ *    into one). The unit is then the object: what unrelated kernel activity
+ *    allocates meanwhile is the only error. It also reports the size
+ *    of the slab object that the struct vhost_task pointer lies in
+ *    (ksize()), and as notes the cache of that object and every cache whose
+ *    count grows per vhost task beyond a bare worker's.
  *  - create_start_stop: vhost_task_create() + vhost_task_start() +
  *    vhost_task_stop() in a loop: cycles per second, and the median time of
  *    create and of stop; and as a control, the cycles per second of a bare
@@ -44,16 +49,25 @@
 #include <linux/kernel.h>
 #include <linux/ktime.h>
 #include <linux/math64.h>
+#include <linux/memory_hotplug.h>
 #include <linux/mm.h>
+#include <linux/mmzone.h>
+#include <linux/mutex.h>
 #include <linux/moduleparam.h>
-#include <linux/percpu.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/task.h>
 #include <linux/sched/vhost_task.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
-#include <linux/vmstat.h>
 #include <linux/wait.h>
+
+/*
+ * struct slab, struct kmem_cache and the list of caches, for the census of
+ * mem_per_task, as lib/slub_kunit.c has them; through -I$(srctree)/include,
+ * since this file is reached through a symbolic link.
+ */
+#include <../mm/slab.h>
 
 static unsigned int cycles = 1000;
 module_param(cycles, uint, 0444);
@@ -74,6 +88,29 @@ MODULE_PARM_DESC(mem_tasks, "tasks of each kind alive for the memory case (defau
 #define vt_report(test, name, value, unit)				\
 	kunit_log(KERN_INFO, test, KUNIT_SUBTEST_INDENT "# %s %lld %s\n", \
 		  name, (long long)(value), unit)
+
+/* @centi / 100 with two decimals, its sign always shown if @sign. */
+static const char *vt_centi(char *buf, size_t len, long long centi, bool sign)
+{
+	unsigned long long a = centi < 0 ? -centi : centi;
+
+	snprintf(buf, len, "%s%llu.%02llu", centi < 0 ? "-" : sign ? "+" : "", a / 100, a % 100);
+	return buf;
+}
+
+/* A figure with two decimals, from its value times 100. */
+static void vt_report_centi(struct kunit *test, const char *name, long long centi,
+			    const char *unit)
+{
+	char v[32];
+
+	kunit_log(KERN_INFO, test, KUNIT_SUBTEST_INDENT "# %s %s %s\n",
+		  name, vt_centi(v, sizeof(v), centi, false), unit);
+}
+
+/* A line for the record, not a figure: "# note <text>". */
+#define vt_note(test, fmt, ...)						\
+	kunit_log(KERN_INFO, test, KUNIT_SUBTEST_INDENT "# note " fmt "\n", ##__VA_ARGS__)
 
 static int vt_cmp_u64(const void *a, const void *b)
 {
@@ -98,24 +135,128 @@ static void vt_kill_fn(void *data)
 {
 }
 
-/* Slab bytes in use, with the per-CPU deltas not yet folded in. */
-static long vt_slab_bytes(void)
-{
-	static const enum node_stat_item items[] = {
-		NR_SLAB_RECLAIMABLE_B, NR_SLAB_UNRECLAIMABLE_B,
-	};
-	struct pglist_data *pgdat;
-	long pages = 0;
-	int i, cpu;
+/*
+ * The census of mem_per_task: objects in use per slab cache. The caches are
+ * those on slab_caches when it begins, sorted by address; the growth of each
+ * over the bare and the vhost phases is summed in bare and vhost.
+ */
+struct vt_cache {
+	struct kmem_cache *s;
+	long objs;
+	long bare;
+	long vhost;
+};
 
-	for (i = 0; i < ARRAY_SIZE(items); i++) {
-		pages += atomic_long_read(&vm_node_stat[items[i]]);
-		for_each_online_pgdat(pgdat)
-			for_each_possible_cpu(cpu)
-				pages += READ_ONCE(per_cpu_ptr(pgdat->per_cpu_nodestats,
-							       cpu)->vm_node_stat_diff[items[i]]);
+struct vt_census {
+	struct vt_cache *c;
+	unsigned int n;
+};
+
+static int vt_cache_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const struct vt_cache *)a)->s;
+	uintptr_t y = (uintptr_t)((const struct vt_cache *)b)->s;
+
+	return x < y ? -1 : x > y;
+}
+
+static int vt_census_init(struct kunit *test, struct vt_census *cs)
+{
+	struct kmem_cache *s;
+	unsigned int n = 0;
+
+	mutex_lock(&slab_mutex);
+	list_for_each_entry(s, &slab_caches, list)
+		n++;
+	cs->c = kunit_kcalloc(test, n + 16, sizeof(*cs->c), GFP_KERNEL);
+	cs->n = 0;
+	if (cs->c)
+		list_for_each_entry(s, &slab_caches, list)
+			if (cs->n < n + 16)
+				cs->c[cs->n++].s = s;
+	mutex_unlock(&slab_mutex);
+	if (!cs->c)
+		return -ENOMEM;
+	sort(cs->c, cs->n, sizeof(*cs->c), vt_cache_cmp, NULL);
+	return 0;
+}
+
+static struct vt_cache *vt_census_find(struct vt_census *cs, const struct kmem_cache *s)
+{
+	unsigned int lo = 0, hi = cs->n;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (cs->c[mid].s == s)
+			return &cs->c[mid];
+		if ((uintptr_t)cs->c[mid].s < (uintptr_t)s)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return pages << PAGE_SHIFT;
+	return NULL;
+}
+
+/*
+ * Counts the objects in use in each cache into objs: every slab in memory,
+ * found from its head page, adds its own count. Under SLUB_TINY there is no
+ * per-CPU slab or object cache, so that count is exact. Holds slab_mutex so
+ * that no cache goes away meanwhile; a slab that is freed or made meanwhile
+ * is at most one slab's objects, and only another task makes one here.
+ */
+static void vt_census_take(struct vt_census *cs)
+{
+	struct pglist_data *pgdat;
+	unsigned int i;
+
+	for (i = 0; i < cs->n; i++)
+		cs->c[i].objs = 0;
+	mutex_lock(&slab_mutex);
+	for_each_online_pgdat(pgdat) {
+		unsigned long pfn;
+
+		for (pfn = pgdat->node_start_pfn; pfn < pgdat_end_pfn(pgdat); pfn++) {
+			struct page *page = pfn_to_online_page(pfn);
+			struct vt_cache *c;
+			struct slab *slab;
+
+			if (!page)
+				continue;
+			slab = virt_to_slab(page_address(page));
+			/* The head page of a slab only (struct slab overlays it). */
+			if (!slab || (void *)slab != (void *)page)
+				continue;
+			c = vt_census_find(cs, READ_ONCE(slab->slab_cache));
+			if (c)
+				c->objs += (unsigned int)slab->inuse;
+		}
+		cond_resched();
+	}
+	mutex_unlock(&slab_mutex);
+}
+
+/* Adds the growth since the census in @before (objs) to the bare or vhost sums. */
+static void vt_census_add(struct vt_census *cs, const long *before, bool vhost)
+{
+	unsigned int i;
+
+	for (i = 0; i < cs->n; i++) {
+		long d = cs->c[i].objs - before[i];
+
+		if (vhost)
+			cs->c[i].vhost += d;
+		else
+			cs->c[i].bare += d;
+	}
+}
+
+static void vt_census_save(struct vt_census *cs, long *to)
+{
+	unsigned int i;
+
+	for (i = 0; i < cs->n; i++)
+		to[i] = cs->c[i].objs;
 }
 
 /* Bare user workers: what copy_process() costs without vhost_task. */
@@ -169,26 +310,43 @@ static void vt_bare_release(struct vt_bare *b)
 static void mem_per_task(struct kunit *test)
 {
 	unsigned int n = max(mem_tasks, 1U), i, r;
+	long long tasks, bare_bytes = 0, vhost_bytes = 0;
+	struct vt_census cs;
 	struct vhost_task **vt;
 	struct vt_bare *bare;
-	long before, bare_bytes = 0, vhost_bytes = 0;
+	size_t object = 0;
+	const char *cache = "?";
+	long *before;
 	int err = 0;
 
 	vt = kunit_kcalloc(test, VT_BENCH_MEM_ROUNDS * n, sizeof(*vt), GFP_KERNEL);
 	bare = kunit_kzalloc(test, sizeof(*bare), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, vt);
 	KUNIT_ASSERT_NOT_NULL(test, bare);
+	KUNIT_ASSERT_EQ(test, vt_census_init(test, &cs), 0);
+	before = kunit_kcalloc(test, cs.n, sizeof(*before), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, before);
 	init_waitqueue_head(&bare->wq);
 	init_completion(&bare->gone);
 
 	/* Everything stays alive until the end: no frees to refill the caches. */
 	for (r = 0; r < VT_BENCH_MEM_ROUNDS && !err; r++) {
-		before = vt_slab_bytes();
+		/*
+		 * Frees that RCU still owes from before (kernfs nodes, files of the
+		 * boot) would count against whichever phase they fall in: pay them
+		 * first, before each phase.
+		 */
+		rcu_barrier();
+		vt_census_take(&cs);
+		vt_census_save(&cs, before);
 		for (i = 0; i < n && !err; i++)
 			err = vt_bare_create(bare);
-		bare_bytes += vt_slab_bytes() - before;
+		vt_census_take(&cs);
+		vt_census_add(&cs, before, false);
 
-		before = vt_slab_bytes();
+		rcu_barrier();
+		vt_census_take(&cs);
+		vt_census_save(&cs, before);
 		for (i = 0; i < n && !err; i++) {
 			struct vhost_task *vtsk;
 
@@ -200,19 +358,52 @@ static void mem_per_task(struct kunit *test)
 			vhost_task_start(vtsk);
 			vt[r * n + i] = vtsk;
 		}
-		vhost_bytes += vt_slab_bytes() - before;
+		vt_census_take(&cs);
+		vt_census_add(&cs, before, true);
 	}
 
+	if (vt[0]) {
+		struct slab *slab = virt_to_slab(vt[0]);
+
+		/* The slab object the pointer lies in, wherever in it it points. */
+		object = ksize(vt[0]);
+		if (slab)
+			cache = slab->slab_cache->name;
+		for (i = 1; i < VT_BENCH_MEM_ROUNDS * n; i++)
+			if (vt[i] && ksize(vt[i]) != object)
+				object = 0;
+	}
 	for (i = 0; i < VT_BENCH_MEM_ROUNDS * n; i++)
 		if (vt[i])
 			vhost_task_stop(vt[i]);
 	vt_bare_release(bare);
 	KUNIT_ASSERT_EQ_MSG(test, err, 0, "creating %u tasks of each kind", n);
+	KUNIT_EXPECT_NE_MSG(test, object, 0, "the struct vhost_task objects differ in size");
 
-	bare_bytes /= (long)VT_BENCH_MEM_ROUNDS * n;
-	vhost_bytes /= (long)VT_BENCH_MEM_ROUNDS * n;
-	vt_report(test, "bare_worker_slab", bare_bytes, "B");
-	vt_report(test, "mem_per_task", vhost_bytes - bare_bytes, "B");
+	tasks = (long long)VT_BENCH_MEM_ROUNDS * n;
+	for (i = 0; i < cs.n; i++) {
+		struct vt_cache *c = &cs.c[i];
+		long long extra = c->vhost - c->bare;
+
+		bare_bytes += (long long)c->bare * c->s->size;
+		vhost_bytes += (long long)c->vhost * c->s->size;
+		/* Caches that grow by a twentieth of an object or more per task. */
+		if (abs(extra) * 20 >= tasks) {
+			char x[32], b[32];
+
+			vt_note(test, "mem_cache %s %u B: %s objects per vhost task beyond a bare worker's %s",
+				c->s->name, c->s->size,
+				vt_centi(x, sizeof(x), div64_s64(extra * 100, tasks), true),
+				vt_centi(b, sizeof(b), div64_s64((long long)c->bare * 100, tasks),
+					 false));
+		}
+	}
+	vt_note(test, "vhost_task_object %s, %zu B (ksize of the struct vhost_task pointer)",
+		cache, object);
+	vt_report(test, "vhost_task_object", object, "B");
+	vt_report_centi(test, "bare_worker_slab", div64_s64(bare_bytes * 100, tasks), "B");
+	vt_report_centi(test, "mem_per_task", div64_s64((vhost_bytes - bare_bytes) * 100, tasks),
+			"B");
 }
 
 /* A bare user worker that exits at once: the control of create_start_stop. */

@@ -76,7 +76,8 @@ htmldocs)
 	# 6.12's Documentation/Makefile writes the netlink specs' pages into the source tree
 	# (Documentation/networking/netlink_spec/*.rst, hidden by a .gitignore): leave the
 	# tree as it was.
-	find "$KDIR/Documentation/networking/netlink_spec" -type f -newer "$marker" -delete
+	[ ! -d "$KDIR/Documentation/networking/netlink_spec" ] ||
+		find "$KDIR/Documentation/networking/netlink_spec" -type f -newer "$marker" -delete
 	rm -f "$marker"
 	if [ $rc -ne 0 ]; then
 		bad "make htmldocs SPHINXDIRS=rust on Linux $TREE (${log#"$ROOT"/})"

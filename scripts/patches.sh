@@ -33,7 +33,7 @@
 # closed port on 127.0.0.1, so that a lookup would fail at once instead of reaching out.
 #
 # The patches are what scripts/link-tree.sh does, part by part, with the files copied:
-#   [6.12 only] rust: sync, task: backport what the user-worker abstraction needs
+#   [6.12 only] rust: backport what the user-worker abstraction needs from later kernels
 #   rust: helpers: add the helpers and bindings of user workers
 #   rust: task: add user_worker, a safe abstraction of PF_USER_WORKER threads
 #   vhost_task: add a Rust implementation
@@ -76,14 +76,19 @@ message() {
 	case $1 in
 	backport)
 		cat <<'MSG'
-rust: sync, task: backport what the user-worker abstraction needs
+rust: backport what the user-worker abstraction needs from later kernels
 
-Later kernels have kernel::sync::Completion, moved ARef and
-AlwaysRefCounted to kernel::sync::aref, and have Task::as_ptr(). Add
-them to this tree with the same API, so that the user-worker abstraction
-of the next patches is the same source on this tree as on the newest:
-Completion with the init_completion() helper, sync::aref as a re-export
-of the types in kernel::types, and Task::as_ptr().
+Later kernels have kernel::sync::Completion, kernel::sync::atomic,
+pin_init::zeroed(), types::NotThreadSafe, kernel::miscdevice with
+kernel::fs::File and Task::as_ptr(), and moved ARef and
+AlwaysRefCounted to kernel::sync::aref. Add to this tree what the
+user-worker abstraction, its test module and the vhost task use of
+them, with the same API, so that they are the same source on this tree
+as on the newest: Completion with the init_completion() helper,
+sync::aref as a re-export of the types in kernel::types, Atomic<T> of
+i8, i32, bool and *mut T on core atomics with the later orderings,
+zeroed() for the one bindings type the abstraction zeroes, miscdevice's
+open, release and ioctl, NotThreadSafe and Task::as_ptr().
 MSG
 		;;
 	helpers)
@@ -279,7 +284,7 @@ commit_parts() {
 cover_text() {
 	local n backport=
 	n=$(g rev-list --count vt-base..vt-series)
-	if g log --format=%s vt-base..vt-series | grep -q '^rust: sync, task: backport'; then
+	if g log --format=%s vt-base..vt-series | grep '^rust: backport ' >/dev/null; then
 		backport="- a backport of what later kernels have and the abstraction uses;
 "
 	fi
@@ -463,7 +468,7 @@ check_series() {
 		grep -vE '^(Checking patches using:|---|  /)' "$b4log" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/      | /' >&2
 	fi
 	# What 'b4 send' checks before it sends: the cover edited, checked, recipients added.
-	if b4_ prep --show-info preflight-checks-failing 2>/dev/null | grep -qx False; then
+	if b4_ prep --show-info preflight-checks-failing 2>/dev/null | grep -x False >/dev/null; then
 		ok "b4's pre-flight checks pass (cover letter, checks, recipients)"
 	else
 		bad "b4's pre-flight checks fail:"

@@ -31,9 +31,10 @@ help:
 	@echo '                  STRESS_SCALE=0.1 for the short version)'
 	@echo 'make modversions  the 7.3 kernel with MODVERSIONS (gendwarfksyms) and its module cases'
 	@echo 'make bench        the C and Rust kernels side by side; BENCH_DOC=1 updates BENCHMARKS.md'
-	@echo 'make check        rustfmt, clippy, checkpatch'
-	@echo 'make patches      the change as a git format-patch series per tree, checked: git am,'
-	@echo '                  checkpatch --strict, each patch builds, clippy, KUnit (PATCHES_QUICK=1: less)'
+	@echo 'make check        rustfmt, clippy, checkpatch, rustdoc, htmldocs'
+	@echo 'make patches      the series per tree as a b4 prep branch, its mails in build/patches/TREE,'
+	@echo '                  checked: b4 prep --check, git am, checkpatch --strict, each patch builds,'
+	@echo '                  clippy, KUnit, rustdoc, htmldocs (PATCHES_QUICK=1: no kernel builds)'
 	@echo 'make setup        install the missing tools only (for every tree)'
 	@echo
 	@echo 'TREE=6.12 (default) or TREE=7.3 picks the kernel tree; KDIR=/path another copy of one'

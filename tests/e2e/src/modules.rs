@@ -91,6 +91,12 @@ fn is_loaded(name: &str) -> bool {
     loaded().is_ok_and(|m| m.iter().any(|(n, _)| n == name))
 }
 
+/// Threads of user processes, vhost's and KVM's workers among them: not kthreads, which
+/// module loads add and workqueues retire at their own pace.
+fn user_threads() -> usize {
+    procfs::threads_where(|t| procfs::is_kthread(t.tid).is_ok_and(|k| !k)).len()
+}
+
 /// `modprobe NAME`, from the host's kmod over the guest's /lib/modules.
 pub fn modprobe(name: &str) -> Result<(), String> {
     let out = std::process::Command::new("modprobe")
@@ -328,14 +334,14 @@ pub fn load_vhost(params: &[&str]) -> Result<(), String> {
 }
 
 fn rmmod_vhost_right_after_close_or_sigkill_of_the_owner_x10() -> CaseResult {
-    let base = procfs::threads_where(|_| true).len();
+    let base = user_threads();
     let mut refused = 0;
     for i in 0..10 {
         refused += unload_race_round(i % 2 == 1, "vt-unload")?;
     }
     ensure(
-        procfs::wait_for(T, || procfs::threads_where(|_| true).len() <= base),
-        || "threads above the baseline".into(),
+        procfs::wait_for(T, || user_threads() <= base),
+        || "user threads above the baseline".into(),
     )?;
     Ok(format!(
         "10 rounds (5 closed, 5 SIGKILLed); rmmod refused {refused} times before it went"
@@ -376,14 +382,14 @@ fn rmmod_kvm_right_after_vms_whose_recovery_threads_ran_x10() -> CaseResult {
     if let Some(r) = crate::kvm::missing() {
         return r;
     }
-    let base = procfs::threads_where(|_| true).len();
+    let base = user_threads();
     let mut refused = 0;
     for i in 0..10 {
         refused += kvm_unload_race_round(i % 2 == 1)?;
     }
     ensure(
-        procfs::wait_for(T, || procfs::threads_where(|_| true).len() <= base),
-        || "threads above the baseline".into(),
+        procfs::wait_for(T, || user_threads() <= base),
+        || "user threads above the baseline".into(),
     )?;
     Ok(format!(
         "10 rounds (5 VMs closed, 5 VMMs SIGKILLed); rmmod refused {refused} times before it went"
@@ -624,7 +630,7 @@ fn user_worker_module_unloads_only_once_its_files_are_closed() -> CaseResult {
 /// `make stress`: the V7 race at scale (1,000 rounds at scale 1.0), halves closed and killed.
 pub fn unload_race_stress() -> CaseResult {
     let n = crate::stress::module_rounds();
-    let base = procfs::threads_where(|_| true).len();
+    let base = user_threads();
     let mut refused = 0;
     let t0 = Instant::now();
     for i in 0..n {
@@ -632,8 +638,8 @@ pub fn unload_race_stress() -> CaseResult {
             unload_race_round(i % 2 == 1, "vt-unload").map_err(|e| format!("round {i}: {e}"))?;
     }
     ensure(
-        procfs::wait_for(T, || procfs::threads_where(|_| true).len() <= base),
-        || "threads above the baseline".into(),
+        procfs::wait_for(T, || user_threads() <= base),
+        || "user threads above the baseline".into(),
     )?;
     ensure(is_loaded("vhost_net") && is_loaded("vhost"), || {
         "vhost not loaded again".into()
@@ -650,15 +656,15 @@ pub fn kvm_unload_race_stress() -> CaseResult {
         return r;
     }
     let n = crate::stress::module_rounds();
-    let base = procfs::threads_where(|_| true).len();
+    let base = user_threads();
     let mut refused = 0;
     let t0 = Instant::now();
     for i in 0..n {
         refused += kvm_unload_race_round(i % 2 == 1).map_err(|e| format!("round {i}: {e}"))?;
     }
     ensure(
-        procfs::wait_for(T, || procfs::threads_where(|_| true).len() <= base),
-        || "threads above the baseline".into(),
+        procfs::wait_for(T, || user_threads() <= base),
+        || "user threads above the baseline".into(),
     )?;
     Ok(format!(
         "{n} rounds in {:.0} s; rmmod refused {refused} times before it went",

@@ -45,7 +45,10 @@ pub fn cases() -> Vec<Case> {
             600
         ),
         case!(fork_from_owner_default_picks_the_mode_of_new_devices, 120),
-        case!(rmmod_kvm_right_after_vms_whose_recovery_threads_ran_x10, 600),
+        case!(
+            rmmod_kvm_right_after_vms_whose_recovery_threads_ran_x10,
+            600
+        ),
         case!(
             user_worker_module_worker_is_a_user_worker_thread_of_the_caller,
             60
@@ -339,10 +342,9 @@ fn rmmod_vhost_right_after_close_or_sigkill_of_the_owner_x10() -> CaseResult {
     for i in 0..10 {
         refused += unload_race_round(i % 2 == 1, "vt-unload")?;
     }
-    ensure(
-        procfs::wait_for(T, || user_threads() <= base),
-        || "user threads above the baseline".into(),
-    )?;
+    ensure(procfs::wait_for(T, || user_threads() <= base), || {
+        "user threads above the baseline".into()
+    })?;
     Ok(format!(
         "10 rounds (5 closed, 5 SIGKILLed); rmmod refused {refused} times before it went"
     ))
@@ -387,10 +389,9 @@ fn rmmod_kvm_right_after_vms_whose_recovery_threads_ran_x10() -> CaseResult {
     for i in 0..10 {
         refused += kvm_unload_race_round(i % 2 == 1)?;
     }
-    ensure(
-        procfs::wait_for(T, || user_threads() <= base),
-        || "user threads above the baseline".into(),
-    )?;
+    ensure(procfs::wait_for(T, || user_threads() <= base), || {
+        "user threads above the baseline".into()
+    })?;
     Ok(format!(
         "10 rounds (5 VMs closed, 5 VMMs SIGKILLed); rmmod refused {refused} times before it went"
     ))
@@ -637,10 +638,9 @@ pub fn unload_race_stress() -> CaseResult {
         refused +=
             unload_race_round(i % 2 == 1, "vt-unload").map_err(|e| format!("round {i}: {e}"))?;
     }
-    ensure(
-        procfs::wait_for(T, || user_threads() <= base),
-        || "user threads above the baseline".into(),
-    )?;
+    ensure(procfs::wait_for(T, || user_threads() <= base), || {
+        "user threads above the baseline".into()
+    })?;
     ensure(is_loaded("vhost_net") && is_loaded("vhost"), || {
         "vhost not loaded again".into()
     })?;
@@ -662,10 +662,9 @@ pub fn kvm_unload_race_stress() -> CaseResult {
     for i in 0..n {
         refused += kvm_unload_race_round(i % 2 == 1).map_err(|e| format!("round {i}: {e}"))?;
     }
-    ensure(
-        procfs::wait_for(T, || user_threads() <= base),
-        || "user threads above the baseline".into(),
-    )?;
+    ensure(procfs::wait_for(T, || user_threads() <= base), || {
+        "user threads above the baseline".into()
+    })?;
     Ok(format!(
         "{n} rounds in {:.0} s; rmmod refused {refused} times before it went",
         t0.elapsed().as_secs_f32()

@@ -30,7 +30,7 @@ help:
 	@echo 'make stress       fault injection, loops and races on the debug kernel (STRESS_IMAGE=,'
 	@echo '                  STRESS_SCALE=0.1 for the short version)'
 	@echo 'make modversions  the 7.3 kernel with MODVERSIONS (gendwarfksyms) and its module cases'
-	@echo 'make bench        the C and Rust kernels side by side; BENCH_DOC=1 updates BENCHMARKS.md'
+	@echo 'make bench        the C and Rust kernels side by side, on both trees; BENCH_DOC=1 updates BENCHMARKS.md'
 	@echo 'make check        rustfmt, clippy, checkpatch, rustdoc, htmldocs'
 	@echo 'make patches      the series per tree as a b4 prep branch, its mails in build/patches/TREE,'
 	@echo '                  checked: b4 prep --check, git am, checkpatch --strict, each patch builds,'
@@ -92,7 +92,10 @@ stress: setup
 modversions: setup
 	@$(S)/test.sh build-modv-7.3 e2e-modv-7.3
 
-bench: kernel kernel-c
+# Both trees, their four kernels built first; with TREE= or KDIR=, that tree only.
+bench: setup
+	@$(S)/build-kernel.sh rust && $(S)/build-kernel.sh c
+	@$(if $(TREE)$(KDIR),:,TREE=7.3 $(S)/build-kernel.sh rust && TREE=7.3 $(S)/build-kernel.sh c)
 	@$(S)/bench.sh
 
 check: tree

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# 'make bench': the Rust and the C kernel side by side. Each round boots the
-# Rust kernel, then the C one, once per clock, from the same initramfs; each
-# boot runs the KUnit suite vt_bench (when the kernel has it) and then
-# 'vhost-e2e bench'. scripts/bench-report.py turns the figures into
-# build/bench/table.md and build/bench/ratios.png.
+# 'make bench': the Rust and the C kernel side by side, on each tree. Each round
+# boots, for every tree and clock, the Rust kernel, then the C one, from the same
+# initramfs; each boot runs the KUnit suite vt_bench (when the kernel has it),
+# then 'vhost-e2e bench', then (in the clocks of BENCH_VNT_CLOCKS) upstream's
+# tools/virtio/vhost_net_test of that tree. scripts/bench-report.py turns the
+# figures into build/bench/table.md and build/bench/ratios.png.
+#
+# It boots the images that are there; 'make bench' builds them first.
 #
 # Settings, from the environment:
-#   BENCH_ROUNDS=5            rounds (each boots every kernel once per clock)
+#   BENCH_TREES="6.12 7.3"    trees; default: both, or the one TREE= or KDIR= names
+#   BENCH_ROUNDS=5            rounds (each boots every kernel once per tree and clock)
 #   BENCH_CLOCKS="icount wall"  guest clocks: icount (scripts/vm.sh --icount:
 #                             guest time counts instructions) and wall
 #   BENCH_CYCLES=1000         VHOST_SET_OWNER/close cycles per boot
@@ -15,10 +19,13 @@
 #   BENCH_OWNERS=1000         owners alive at once for scale_*
 #   BENCH_KUNIT="cycles=1000 pings=2000 mem_tasks=2048"
 #                             parameters of vt_bench (kernel defaults if unset)
+#   BENCH_VNT_CLOCKS=icount   clocks in which vhost_net_test runs ("" for none)
+#   BENCH_VNT_BUFS=1048576    its buffers each way (its own default)
 #   BENCH_DOC=1               also put the table and chart in BENCHMARKS.md
 #                             and docs/benchmarks.png
 #   BENCH_AA=1                A/A run: the Rust kernel on both sides, to see
 #                             the noise floor of the method
+explicit_tree=${TREE:-}${KDIR:-}
 . "$(dirname "$0")/lib.sh"
 
 rounds=${BENCH_ROUNDS:-5}
@@ -27,19 +34,50 @@ cycles=${BENCH_CYCLES:-1000}
 frames=${BENCH_FRAMES:-20000}
 owners=${BENCH_OWNERS:-1000}
 kunit=${BENCH_KUNIT:-}
-for n in "$rounds" "$cycles" "$frames" "$owners"; do
+vnt_clocks=${BENCH_VNT_CLOCKS-icount}
+vnt_bufs=${BENCH_VNT_BUFS:-1048576}
+if [ -n "${BENCH_TREES:-}" ]; then
+	trees=$BENCH_TREES
+elif [ -n "$explicit_tree" ]; then
+	trees=$TREE
+else
+	trees=${SUPPORTED_TREES[*]}
+fi
+for n in "$rounds" "$cycles" "$frames" "$owners" "$vnt_bufs"; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || die "bench: '$n' is not a positive number (BENCH_* settings)"
 done
-for c in $clocks; do
-	case $c in icount | wall) ;; *) die "bench: unknown clock '$c' in BENCH_CLOCKS (icount, wall)" ;; esac
+for c in $clocks $vnt_clocks; do
+	case $c in icount | wall) ;; *) die "bench: unknown clock '$c' (icount, wall)" ;; esac
 done
 [ "${BENCH_AA:-0}" != 1 ] || [ "${BENCH_DOC:-0}" != 1 ] ||
 	die "bench: BENCH_AA=1 compares a kernel with itself; it does not go into BENCHMARKS.md"
+# KDIR= of another copy of a tree: that copy (lib.sh set KDIR to the default otherwise).
+kdir_given=
+[ "$KDIR" = "$DEFAULT_KDIR" ] || kdir_given=$KDIR
+# Select tree $1: its KDIR, images and toolchain (lib.sh).
+use_tree() {
+	if [ -n "$kdir_given" ]; then
+		[ "$1" = "$(kdir_series "$kdir_given")" ] ||
+			die "bench: KDIR=$kdir_given is not Linux $1 (BENCH_TREES)"
+		select_tree "$1" "$kdir_given"
+	else
+		select_tree "$1" ""
+	fi
+}
 image() {
 	if [ "${BENCH_AA:-0}" = 1 ]; then imagefile rust; else imagefile "$1"; fi
 }
-for v in rust c; do
-	[ -f "$(image $v)" ] || die "no kernel image $(image $v) (run 'make kernel kernel-c')"
+declare -A vnt
+for t in $trees; do
+	use_tree "$t"
+	for v in rust c; do
+		[ -f "$(image $v)" ] || die "no kernel image $(image $v) (run 'make bench', which builds it)"
+	done
+	if [ -n "$vnt_clocks" ]; then
+		bin=$("$ROOT/scripts/build-vhost-net-test.sh")
+		d=${bin%/vhost_net_test}
+		vnt[$t]=/bin/vhost_net_test${d##*/vhost_net_test}
+	fi
 done
 # Debian's python3-matplotlib is for /usr/bin/python3, which another python3
 # (pyenv, a venv) may shadow in PATH.
@@ -50,50 +88,80 @@ py=python3
 out=$BUILD/bench
 data=$out/bench.dat
 mkdir -p "$out" "$BUILD/log"
+# With the vhost_net_test binaries just built: the initramfs packs them.
 "$ROOT/scripts/mk-initramfs.sh"
 
 append="loglevel=2 kunit.enable=1 kunit.filter_glob=vt_bench*"
 for kv in $kunit; do
 	append="$append vt_bench.$kv"
 done
+# What a tree's kernels were built with, from the Rust kernel's configuration.
+built_with() {
+	local cfg
+	cfg=$(objdir rust)/.config
+	[ -f "$cfg" ] || return 0
+	printf '%s' "$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\(.*\)"/\1/p' "$cfg" | sed 's/ (.*)//')"
+	if grep -q '^CONFIG_RUST_INLINE_HELPERS=y' "$cfg"; then
+		printf ', Rust helpers inlined (RUST_INLINE_HELPERS)'
+	else
+		printf ', Rust helpers out of line'
+	fi
+}
 {
-	echo "# $rounds rounds, Rust then C, clocks: $clocks"
+	echo "# $rounds rounds, Rust then C, trees: $trees, clocks: $clocks"
 	echo "# vhost-e2e bench cycles=$cycles frames=$frames owners=$owners"
 	echo "# vt_bench ${kunit:-with its defaults}"
+	[ -z "$vnt_clocks" ] ||
+		echo "# upstream's tools/virtio/vhost_net_test of each tree, $vnt_bufs buffers each way, in clocks: $vnt_clocks"
 	echo "# host: $(nproc) CPUs, QEMU TCG, 2 vCPUs"
 	[ "${BENCH_AA:-0}" != 1 ] || echo "# A/A run: the Rust kernel on both sides"
+	for t in $trees; do
+		use_tree "$t"
+		echo "# tree $t: $(built_with)"
+	done
 } >"$data"
 
 missing_kunit=0
 start=$SECONDS
 for r in $(seq 1 "$rounds"); do
-	for clock in $clocks; do
-		opts=()
-		[ "$clock" = wall ] || opts=(--icount)
-		for v in rust c; do
-			stage "bench round $r/$rounds, $clock clock: $v kernel"
-			log=$BUILD/log/bench-$clock-$v-$r.log
-			if ! "$ROOT/scripts/vm.sh" --image "$(image $v)" --timeout 1800 --log "$log" \
-				--append "$append" "${opts[@]}" --initramfs bench \
-				"cycles=$cycles" "frames=$frames" "owners=$owners" >/dev/null 2>&1; then
-				grep -E '^BENCH-ERROR|Kernel panic|BUG:' "$log" | head -n 5 >&2 || true
-				die "bench run failed on the $v kernel, $clock clock (log: $log)"
-			fi
-			if grep -E '^KTAP +not ok ' "$log" >&2; then
-				die "vt_bench failed on the $v kernel, $clock clock (log: $log)"
-			fi
-			sed -n "s/^BENCH \([a-z0-9_]*\) \(-\{0,1\}[0-9.]*\) \(.*\)/$r $clock $v \1 \2 \3/p" \
-				"$log" >>"$data"
-			k=$(sed -n "s/^KTAP *# \([a-z0-9_]*\) \(-\{0,1\}[0-9]*\) \([A-Za-z/]*\)$/$r $clock $v vt_bench.\1 \2 \3/p" "$log")
-			if [ "$r" = 1 ] && [ "$v" = rust ]; then
-				cs=$(sed -n 's/^BENCH-NOTE clocksource //p' "$log")
-				echo "# guest clocksource with the $clock clock: ${cs:-unknown}" >>"$data"
-			fi
-			if [ -n "$k" ]; then
-				echo "$k" >>"$data"
-			else
-				missing_kunit=1
-			fi
+	for t in $trees; do
+		use_tree "$t"
+		for clock in $clocks; do
+			opts=()
+			[ "$clock" = wall ] || opts=(--icount)
+			args=("cycles=$cycles" "frames=$frames" "owners=$owners")
+			case " $vnt_clocks " in
+			*" $clock "*) args+=("vnt=${vnt[$t]}" "vnt_bufs=$vnt_bufs") ;;
+			esac
+			for v in rust c; do
+				stage "bench round $r/$rounds, Linux $t, $clock clock: $v kernel"
+				log=$BUILD/log/bench-$t-$clock-$v-$r.log
+				if ! "$ROOT/scripts/vm.sh" --image "$(image $v)" --timeout 3600 --log "$log" \
+					--append "$append" "${opts[@]}" --initramfs bench "${args[@]}" \
+					>/dev/null 2>&1; then
+					grep -E '^BENCH-ERROR|Kernel panic|BUG:' "$log" | head -n 5 >&2 || true
+					die "bench run failed on the $v kernel of $t, $clock clock (log: $log)"
+				fi
+				if grep -E '^KTAP +not ok ' "$log" >&2; then
+					die "vt_bench failed on the $v kernel of $t, $clock clock (log: $log)"
+				fi
+				sed -n "s/^BENCH \([a-z0-9_]*\) \(-\{0,1\}[0-9.]*\) \(.*\)/$t $r $clock $v \1 \2 \3/p" \
+					"$log" >>"$data"
+				k=$(sed -n "s/^KTAP *# \([a-z0-9_]*\) \(-\{0,1\}[0-9.]*\) \([A-Za-z/]*\)$/$t $r $clock $v vt_bench.\1 \2 \3/p" "$log")
+				if [ "$r" = 1 ]; then
+					if [ "$v" = rust ] && [ "$t" = "${trees%% *}" ]; then
+						cs=$(sed -n 's/^BENCH-NOTE clocksource //p' "$log")
+						echo "# guest clocksource with the $clock clock: ${cs:-unknown}" >>"$data"
+					fi
+					[ "$clock" != "${clocks%% *}" ] ||
+						sed -n "s/^KTAP *# note \(.*\)$/# note $t $v \1/p" "$log" >>"$data"
+				fi
+				if [ -n "$k" ]; then
+					echo "$k" >>"$data"
+				else
+					missing_kunit=1
+				fi
+			done
 		done
 	done
 done

@@ -236,7 +236,8 @@ fingerprint() {
 reparent() {
 	local c parent=$2
 	for c in $(g rev-list --reverse "$1"); do
-		parent=$(g log -1 --format=%B "$c" |
+		# The message as it is stored (log's %B would add a newline to it).
+		parent=$(g cat-file commit "$c" | sed '1,/^$/d' |
 			GIT_AUTHOR_NAME=$(g log -1 --format=%an "$c") GIT_AUTHOR_EMAIL=$(g log -1 --format=%ae "$c") \
 				GIT_AUTHOR_DATE=$(g log -1 --format=%aD "$c") g commit-tree "$c^{tree}" -p "$parent" -F -)
 	done

@@ -31,6 +31,15 @@
  *    vhost_task_stop() in a loop: cycles per second, and the median time of
  *    create and of stop; and as a control, the cycles per second of a bare
  *    user worker that exits at once, waited for with a completion.
+ *  - alloc_paths: a control, the same C code in both kernels: the allocation
+ *    and free of one task's own object as each implementation makes them,
+ *    timed alone. C's vhost_task_create() calls kzalloc() with the constant
+ *    size of its struct vhost_task (104 bytes: a cache picked at compile
+ *    time) and vhost_task_stop() kfree(); the Rust kernel crate's KBox of
+ *    the 88-byte object calls krealloc(NULL, 88) (krealloc_node_align() on
+ *    trees that have it: a cache looked up at run time), and frees with
+ *    krealloc(p, 0). Their difference is part of what create_p50 and
+ *    stop_p50 differ by.
  *  - wake_latency: ping-pong between this kthread on one CPU and a vhost task
  *    pinned to another: time from just before vhost_task_wake() to the entry
  *    of the task's work function, which answers with a completion. The
@@ -486,6 +495,51 @@ static void create_start_stop(struct kunit *test)
 		  div64_u64((u64)n * NSEC_PER_SEC, max(total, 1ULL)), "cycles/s");
 }
 
+/*
+ * The calls of the kernel crate's Kmalloc (rust/kernel/alloc/allocator.rs) for
+ * an object of @size and its free, where the tree has them.
+ */
+#ifdef krealloc_node_align
+#define vt_rust_alloc(size)	krealloc_node_align(NULL, size, 8, GFP_KERNEL, NUMA_NO_NODE)
+#define vt_rust_free(p)		krealloc_node_align(p, 0, 1, 0, NUMA_NO_NODE)
+#else
+#define vt_rust_alloc(size)	krealloc(NULL, size, GFP_KERNEL)
+#define vt_rust_free(p)		krealloc(p, 0, 0)
+#endif
+
+/* The sizes of C's struct vhost_task and of the Rust task's one allocation. */
+#define VT_BENCH_C_OBJECT	104
+#define VT_BENCH_RUST_OBJECT	88
+
+static void alloc_paths(struct kunit *test)
+{
+	unsigned int n = max(cycles, 1U), i;
+	u64 *c_ns, *rust_ns, t0;
+
+	c_ns = kunit_kcalloc(test, n, sizeof(u64), GFP_KERNEL);
+	rust_ns = kunit_kcalloc(test, n, sizeof(u64), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, c_ns);
+	KUNIT_ASSERT_NOT_NULL(test, rust_ns);
+
+	for (i = 0; i < n; i++) {
+		void *p;
+
+		t0 = ktime_get_ns();
+		p = kzalloc(VT_BENCH_C_OBJECT, GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, p);
+		kfree(p);
+		c_ns[i] = ktime_get_ns() - t0;
+
+		t0 = ktime_get_ns();
+		p = vt_rust_alloc(VT_BENCH_RUST_OBJECT);
+		KUNIT_ASSERT_NOT_NULL(test, p);
+		vt_rust_free(p);
+		rust_ns[i] = ktime_get_ns() - t0;
+	}
+	vt_report(test, "alloc_free_kzalloc_p50", vt_percentile(c_ns, n, 50), "ns");
+	vt_report(test, "alloc_free_krealloc_p50", vt_percentile(rust_ns, n, 50), "ns");
+}
+
 /* One side of a ping-pong: the task answers each new ping with a completion. */
 struct vt_pp {
 	struct vhost_task *vtsk;
@@ -616,6 +670,7 @@ static void wake_latency_64_tasks(struct kunit *test)
 static struct kunit_case vt_bench_cases[] = {
 	KUNIT_CASE_SLOW(mem_per_task),
 	KUNIT_CASE_SLOW(create_start_stop),
+	KUNIT_CASE_SLOW(alloc_paths),
 	KUNIT_CASE_SLOW(wake_latency),
 	KUNIT_CASE_SLOW(wake_latency_64_tasks),
 	{}

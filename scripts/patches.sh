@@ -40,7 +40,7 @@
 #   vhost_task: add KUnit tests and a user-worker test module
 . "$(dirname "$0")/lib.sh"
 need git
-[ "${1:-}" != "-h" ] || { sed -n '3,41p' "$0"; exit 0; }
+[ "${1:-}" != "-h" ] || { sed -n '3,40p' "$0"; exit 0; }
 
 # checkpatch's messages that the series keeps, and why:
 #   FILE_PATH_CHANGES  new files without a MAINTAINERS entry: whom the code belongs to is

@@ -331,7 +331,8 @@ import os, re, sys
 path = sys.argv[1]
 old = open(path).read()
 is_trailer = re.compile(r"^(To|Cc): ").match
-trailers = [l for l in old.splitlines() if is_trailer(l)]
+# Once each: b4 does not see the trailers above a "---" section, and adds them again.
+trailers = list(dict.fromkeys(l for l in old.splitlines() if is_trailer(l)))
 if os.environ.get("VT_DROP_TRAILERS") == "drop":
     trailers = []
 head, sep, rest = old.partition("\n---\n")
@@ -444,8 +445,8 @@ mails_summary() {
 import email, email.utils, glob, os, sys
 files = sorted(glob.glob(os.path.join(sys.argv[1], "*.eml")))
 cover = email.message_from_binary_file(open(files[0], "rb"))
-to = email.utils.getaddresses(cover.get_all("To", []))
-cc = email.utils.getaddresses(cover.get_all("Cc", []))
+to = {a for _, a in email.utils.getaddresses(cover.get_all("To", []))}
+cc = {a for _, a in email.utils.getaddresses(cover.get_all("Cc", []))}
 print(f"{len(files)} mails (cover letter and {len(files) - 1} patches), to {len(to)} addresses, Cc {len(cc)}")
 PY
 }

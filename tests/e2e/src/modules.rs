@@ -617,7 +617,10 @@ fn user_worker_module_unloads_only_once_its_files_are_closed() -> CaseResult {
         format!("delete_module with a file open: {e:?}, not EWOULDBLOCK")
     })?;
     drop(uwt);
-    ensure(!procfs::exists(tid), || "worker outlived the file".into())?;
+    // The release waited for the worker's function to return; the thread then exits.
+    ensure(procfs::wait_for(T, || !procfs::exists(tid)), || {
+        "worker outlived the file".into()
+    })?;
     unload("user_worker_test")?;
     ensure(!is_loaded("user_worker_test"), || "still loaded".into())?;
     modprobe("user_worker_test")?;

@@ -7,7 +7,8 @@
 # tools/virtio/vhost_net_test of that tree. scripts/bench-report.py turns the
 # figures into build/bench/table.md and build/bench/ratios.png.
 #
-# It boots the images that are there; 'make bench' builds them first.
+# It boots copies of the images that are there, taken when it starts; 'make bench' builds
+# them first.
 #
 # Settings, from the environment:
 #   BENCH_TREES="6.12 7.3"    trees; default: both, or the one TREE= or KDIR= names
@@ -21,6 +22,11 @@
 #                             parameters of vt_bench (kernel defaults if unset)
 #   BENCH_VNT_CLOCKS=icount   clocks in which vhost_net_test runs ("" for none)
 #   BENCH_VNT_BUFS=1048576    its buffers each way (its own default)
+#   BENCH_VNT_CONTROL=0       1: also, in those clocks, a boot of each kernel with
+#                             vhost.fork_from_owner_default=0 that runs vhost_net_test alone
+#                             with vhost's kthread worker, which does not use vhost_task
+#                             (vhost_net_test_*_kthread_control), BENCH_VNT_CONTROL_BUFS
+#                             (262144) buffers each way
 #   BENCH_DOC=1               also put the table and chart in BENCHMARKS.md
 #                             and docs/benchmarks.png
 #   BENCH_AA=1                A/A run: the Rust kernel on both sides, to see
@@ -36,6 +42,8 @@ owners=${BENCH_OWNERS:-1000}
 kunit=${BENCH_KUNIT:-}
 vnt_clocks=${BENCH_VNT_CLOCKS-icount}
 vnt_bufs=${BENCH_VNT_BUFS:-1048576}
+vnt_control=${BENCH_VNT_CONTROL:-0}
+vnt_control_bufs=${BENCH_VNT_CONTROL_BUFS:-262144}
 if [ -n "${BENCH_TREES:-}" ]; then
 	trees=$BENCH_TREES
 elif [ -n "$explicit_tree" ]; then
@@ -43,7 +51,7 @@ elif [ -n "$explicit_tree" ]; then
 else
 	trees=${SUPPORTED_TREES[*]}
 fi
-for n in "$rounds" "$cycles" "$frames" "$owners" "$vnt_bufs"; do
+for n in "$rounds" "$cycles" "$frames" "$owners" "$vnt_bufs" "$vnt_control_bufs"; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || die "bench: '$n' is not a positive number (BENCH_* settings)"
 done
 for c in $clocks $vnt_clocks; do
@@ -64,14 +72,29 @@ use_tree() {
 		select_tree "$1" ""
 	fi
 }
-image() {
+built_image() {
 	if [ "${BENCH_AA:-0}" = 1 ]; then imagefile rust; else imagefile "$1"; fi
 }
+# The run boots copies of the images and their modules, taken now, under build/bench/kernels/:
+# a kernel rebuilt meanwhile (the tree is shared) does not change kernels between rounds.
+snap=$BUILD/bench/kernels
+image() {
+	local i
+	i=$(built_image "$1")
+	echo "$snap/${i##*/}"
+}
 declare -A vnt
+rm -rf "$snap"
+mkdir -p "$snap"
 for t in $trees; do
 	use_tree "$t"
 	for v in rust c; do
-		[ -f "$(image $v)" ] || die "no kernel image $(image $v) (run 'make bench', which builds it)"
+		i=$(built_image $v)
+		[ -f "$i" ] || die "no kernel image $i (run 'make bench', which builds it)"
+		m=$(moddir "$i")
+		[ -d "$m" ] || die "no modules of $i in $m (rebuild it with scripts/build-kernel.sh)"
+		cp "$i" "$(image $v)"
+		cp -a "$m" "$(moddir "$(image $v)")"
 	done
 	if [ -n "$vnt_clocks" ]; then
 		bin=$("$ROOT/scripts/build-vhost-net-test.sh")
@@ -113,11 +136,19 @@ built_with() {
 	echo "# vt_bench ${kunit:-with its defaults}"
 	[ -z "$vnt_clocks" ] ||
 		echo "# upstream's tools/virtio/vhost_net_test of each tree, $vnt_bufs buffers each way, in clocks: $vnt_clocks"
+	[ -z "$vnt_clocks" ] || [ "$vnt_control" != 1 ] ||
+		echo "# its kthread control: $vnt_control_bufs buffers each way, in a boot of its own with vhost.fork_from_owner_default=0"
 	echo "# host: $(nproc) CPUs, QEMU TCG, 2 vCPUs"
 	[ "${BENCH_AA:-0}" != 1 ] || echo "# A/A run: the Rust kernel on both sides"
 	for t in $trees; do
 		use_tree "$t"
 		echo "# tree $t: $(built_with)"
+	done
+	for t in $trees; do
+		use_tree "$t"
+		for v in rust c; do
+			echo "# image $t $v: $(built_image $v | sed "s|^$ROOT/||"), $(date -r "$(built_image $v)" -u '+%F %T UTC')"
+		done
 	done
 } >"$data"
 
@@ -161,6 +192,23 @@ for r in $(seq 1 "$rounds"); do
 				else
 					missing_kunit=1
 				fi
+			done
+			case " $vnt_clocks " in
+			*" $clock "*) [ "$vnt_control" = 1 ] || continue ;;
+			*) continue ;;
+			esac
+			for v in rust c; do
+				stage "bench round $r/$rounds, Linux $t, $clock clock: $v kernel, vhost_net_test with vhost's kthread"
+				log=$BUILD/log/bench-$t-$clock-$v-$r-kthread.log
+				if ! "$ROOT/scripts/vm.sh" --image "$(image $v)" --timeout 3600 --log "$log" \
+					--append "loglevel=2 vhost.fork_from_owner_default=0" "${opts[@]}" \
+					--initramfs bench "vnt=${vnt[$t]}" "vnt_bufs=$vnt_control_bufs" vnt_only=1 \
+					vnt_kthread=1 >/dev/null 2>&1; then
+					grep -E '^BENCH-ERROR|Kernel panic|BUG:' "$log" | head -n 5 >&2 || true
+					die "bench control run failed on the $v kernel of $t, $clock clock (log: $log)"
+				fi
+				sed -n "s/^BENCH \([a-z0-9_]*\) \(-\{0,1\}[0-9.]*\) \(.*\)/$t $r $clock $v \1 \2 \3/p" \
+					"$log" >>"$data"
 			done
 		done
 	done

@@ -10,7 +10,9 @@
 //! - `owners` (default 1000): owners alive at once in the `scale_*` measurements;
 //! - `vnt` (default none): the path of upstream's `tools/virtio/vhost_net_test` to run last, with
 //!   `vnt_bufs` (default 1,048,576, its own default) buffers each way, for `vhost_net_test_rx` and
-//!   `vhost_net_test_tx`.
+//!   `vhost_net_test_tx`; `vnt_diag=1` samples its context switches as it runs; `vnt_only=1`
+//!   runs it alone, and `vnt_kthread=1` as the control with vhost's kthread worker (booted with
+//!   `vhost.fork_from_owner_default=0`), as `vhost_net_test_rx_kthread_control` and `_tx_...`.
 
 use crate::netdev::{self, Config, NetDev};
 use crate::tap::{PacketSocket, Tap, ETHERTYPE};
@@ -294,7 +296,17 @@ fn openpty() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), String> {
 /// vCPU that spins keeps its turn until its time slice ends, so with the worker on another vCPU
 /// every buffer would wait for one. On one vCPU each buffer is a wake-up and a switch to the
 /// worker, in both clocks.
-fn vhost_net_test(path: &str, bufs: u32) -> Result<(f64, f64), String> {
+///
+/// With `diag`, it also prints the test's lines and, every tenth of a second of guest time,
+/// the context switches of the test and of its worker (`BENCH-NOTE vnt ...`): what a figure
+/// that moves is made of. Off in `make bench`: the sampling runs on the other vCPU, which
+/// under `-icount` adds its instructions to the guest's time.
+///
+/// With `kthread`, the kernel was booted with `vhost.fork_from_owner_default=0`: the worker is
+/// vhost's kthread, which does not use vhost_task, and which this pins to CPU 0 once it appears
+/// (a kthread does not inherit the test's CPUs): a control for what differs between two kernels
+/// besides vhost_task.
+fn vhost_net_test(path: &str, bufs: u32, diag: bool, kthread: bool) -> Result<(f64, f64), String> {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
@@ -326,6 +338,45 @@ fn vhost_net_test(path: &str, bufs: u32) -> Result<(f64, f64), String> {
     let mut child = cmd.spawn().map_err(|e| format!("{path}: {e}"))?;
     // The slave ends are the child's now: drop ours, so that its exit ends the reads.
     drop(cmd);
+    let pid = i32::try_from(child.id()).map_err(|e| format!("pid: {e}"))?;
+    if kthread {
+        let name = format!("vhost-{pid}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let [t] = crate::procfs::find_by_comm(&name)[..] {
+                pin(t, &[0])?;
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(format!("no kthread {name} to pin"));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = diag.then(|| {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let field = |tid: i32, f: &str| crate::procfs::status_field(tid, f).unwrap_or_default();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                let Ok(threads) = crate::procfs::threads(pid) else {
+                    break;
+                };
+                let mut line = format!("BENCH-NOTE vnt t={:.1}", start.elapsed().as_secs_f64());
+                for t in threads {
+                    line.push_str(&format!(
+                        " {}: vol {} invol {}",
+                        t.comm,
+                        field(t.tid, "voluntary_ctxt_switches"),
+                        field(t.tid, "nonvoluntary_ctxt_switches")
+                    ));
+                }
+                println!("{line}");
+            }
+        })
+    });
     let (mut rx, mut tx) = (None, None);
     let mut out = String::new();
     let want = format!("started={bufs:#x} completed={bufs:#x}");
@@ -341,6 +392,13 @@ fn vhost_net_test(path: &str, bufs: u32) -> Result<(f64, f64), String> {
         }
         out.push_str(&line);
         out.push_str("; ");
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(t) = sampler {
+        let _ = t.join();
+    }
+    if diag {
+        println!("BENCH-NOTE vnt output: {out}");
     }
     let status = child.wait().map_err(|e| format!("wait: {e}"))?;
     let (Some(rx), Some(tx), true) = (rx, tx, status.success()) else {
@@ -395,6 +453,9 @@ struct Params {
     owners: u32,
     vnt: Option<String>,
     vnt_bufs: u32,
+    vnt_diag: bool,
+    vnt_only: bool,
+    vnt_kthread: bool,
 }
 
 fn params(args: &[String]) -> Result<Params, String> {
@@ -404,6 +465,9 @@ fn params(args: &[String]) -> Result<Params, String> {
         owners: 1000,
         vnt: None,
         vnt_bufs: 0x10_0000,
+        vnt_diag: false,
+        vnt_only: false,
+        vnt_kthread: false,
     };
     for a in args {
         let (k, v) = a
@@ -423,6 +487,9 @@ fn params(args: &[String]) -> Result<Params, String> {
             "frames" => p.frames = v,
             "owners" => p.owners = v,
             "vnt_bufs" => p.vnt_bufs = v,
+            "vnt_diag" => p.vnt_diag = v != 0,
+            "vnt_only" => p.vnt_only = v != 0,
+            "vnt_kthread" => p.vnt_kthread = v != 0,
             _ => return Err(format!("bench: unknown setting '{k}'")),
         }
     }
@@ -439,6 +506,17 @@ pub fn run(args: &[String]) -> i32 {
     echo_ktap();
     let r = (|| -> Result<(), String> {
         let p = params(args)?;
+        if let (true, Some(path)) = (p.vnt_only, &p.vnt) {
+            let (rx, tx) = vhost_net_test(path, p.vnt_bufs, p.vnt_diag, p.vnt_kthread)?;
+            let sfx = if p.vnt_kthread {
+                "_kthread_control"
+            } else {
+                ""
+            };
+            report(&format!("vhost_net_test_rx{sfx}"), rx, "buffers/s");
+            report(&format!("vhost_net_test_tx{sfx}"), tx, "buffers/s");
+            return Ok(());
+        }
         // Warm up, then measure.
         use crate::ioctls::{FORK_OWNER_KTHREAD, FORK_OWNER_TASK};
         let warm = (p.cycles / 20).max(1);
@@ -456,7 +534,7 @@ pub fn run(args: &[String]) -> i32 {
         report("rx_small_frames", rx_small(p.frames)?, "frames/s");
         scale(p.owners)?;
         if let Some(path) = &p.vnt {
-            let (rx, tx) = vhost_net_test(path, p.vnt_bufs)?;
+            let (rx, tx) = vhost_net_test(path, p.vnt_bufs, p.vnt_diag, false)?;
             report("vhost_net_test_rx", rx, "buffers/s");
             report("vhost_net_test_tx", tx, "buffers/s");
         }

@@ -12,8 +12,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # The supported kernel trees, oldest first. TREE picks one (default 6.12);
 # KDIR=/path uses another copy of a supported tree, whose version picks TREE.
-# To add a tree, add it here and to tree_toolchain below (README, "Supported
-# trees").
+# To add a tree, add it here and to tree_toolchain below (docs/trees.md, "Adding a
+# tree").
 SUPPORTED_TREES=(6.12 7.3)
 DEFAULT_TREE=6.12
 
@@ -174,7 +174,7 @@ kdir_tag() {
 	fi
 }
 
-# The image a kernel variant (rust, c, debug) leaves, at the path the README names:
+# The image a kernel variant (rust, c, debug, modv) leaves, at the path docs/ names:
 # build/bzImage, build/bzImage-c, build/bzImage-7.3, build/bzImage-c-7.3, ...
 imagefile() {
 	case $1 in

@@ -86,12 +86,25 @@ part_backport() {
 { print }
 /^pub mod aref;$/ { print "pub mod atomic;" }'
 	fi
-	# The pin_init crate's zeroed(), as a module that the prelude's "pin_init" re-exports.
+	# The pin_init crate's zeroed(), as a hidden module that the prelude re-exports as
+	# pin_init (the crate root's pin_init is the pin_init! macro, which docs link to).
 	if [ ! -d "$KDIR/rust/pin-init" ]; then
-		link "$ROOT/rust/backport/kernel/pin_init.rs" "$KDIR/rust/kernel/pin_init.rs"
-		ensure "$KDIR/rust/kernel/lib.rs" 'pub mod pin_init;' '
+		# A tree linked by an older version of this script: the module had the macro's name.
+		if [ -L "$KDIR/rust/kernel/pin_init.rs" ]; then
+			rm "$KDIR/rust/kernel/pin_init.rs"
+			sed -i '/^pub mod pin_init;$/d' "$KDIR/rust/kernel/lib.rs"
+			changed=1
+		fi
+		link "$ROOT/rust/backport/kernel/pin_init.rs" "$KDIR/rust/kernel/pin_init_backport.rs"
+		ensure "$KDIR/rust/kernel/lib.rs" 'pub mod pin_init_backport;' '
 { print }
-/^pub mod page;$/ { print "pub mod pin_init;" }'
+/^pub mod page;$/ { print "#[doc(hidden)]"; print "pub mod pin_init_backport;" }'
+		ensure "$KDIR/rust/kernel/prelude.rs" 'pin_init_backport as pin_init' '
+{ print }
+/^pub use super::\{init, pin_init, try_init, try_pin_init\};$/ {
+	print "#[doc(hidden)]"
+	print "pub use super::pin_init_backport as pin_init;"
+}'
 	fi
 	# What the user-worker test module needs: kernel::miscdevice, with kernel::fs::File.
 	if lacks rust/kernel/miscdevice.rs; then
@@ -118,7 +131,8 @@ END {
 	print "/// whole type is `!Send`."
 	print "pub type NotThreadSafe = PhantomData<*mut ()>;"
 	print ""
-	print "/// Used to construct instances of type [`NotThreadSafe`] similar to how `PhantomData` is"
+	print "/// Used to construct instances of type [`NotThreadSafe`](type@NotThreadSafe) similar to how"
+	print "/// `PhantomData` is"
 	print "/// constructed."
 	print "#[allow(non_upper_case_globals)]"
 	print "pub const NotThreadSafe: NotThreadSafe = PhantomData;"

@@ -309,7 +309,7 @@ pub fn run() -> CaseResult {
     // runs about 8 times too fast. Under that clock the i440fx machine's AML _PRT loop times
     // out and the case fails with 0 frames (issue 7); the case proves it no longer can.
     //
-    // For experiments (README, "When a case fails"): VT_NESTED_APPEND replaces those
+    // For experiments (docs/testing.md, "When a case fails"): VT_NESTED_APPEND replaces those
     // parameters (commas for spaces; empty for a true clock), VT_NESTED_MACHINE=pc brings back
     // the i440fx machine, VT_NESTED_ICOUNT=N makes each nested instruction last 2^N ns of its
     // time, and VT_NESTED_ACK=0 brings back the protocol without the acknowledgement.

@@ -4,7 +4,8 @@
 //!
 //! Backport for trees without that module (6.12): the subset that the user-worker abstraction
 //! and the vhost task use, [`Atomic<T>`] of `i8`, `i32`, `bool` and `*mut T` with `load`,
-//! `store`, `xchg`, `cmpxchg` (and `fetch_add` of `i32`) and the orderings [`Relaxed`], [`Acquire`], [`Release`] and [`Full`],
+//! `store`, `xchg`, `cmpxchg` (and `fetch_add` of `i32`) and the orderings [`Relaxed`],
+//! [`Acquire`], [`Release`] and [`Full`],
 //! implemented on `core::sync::atomic`, which compiles to the same instructions on x86-64.
 //! Code written against the newer module builds unchanged here.
 

@@ -106,6 +106,16 @@ part_backport() {
 	print "pub use super::pin_init_backport as pin_init;"
 }'
 	fi
+	# CStrExt::as_char_ptr() on C-string literals, as a hidden module the prelude imports.
+	if ! grep -qs 'pub trait CStrExt' "$KDIR/rust/kernel/str.rs"; then
+		link "$ROOT/rust/backport/kernel/str_ext.rs" "$KDIR/rust/kernel/str_backport.rs"
+		ensure "$KDIR/rust/kernel/lib.rs" 'pub mod str_backport;' '
+{ print }
+/^pub mod str;$/ { print "#[doc(hidden)]"; print "pub mod str_backport;" }'
+		ensure "$KDIR/rust/kernel/prelude.rs" 'str_backport::CStrExt' '
+{ print }
+/^pub use super::\{str::CStr, ThisModule\};$/ { print "pub use super::str_backport::CStrExt as _;" }'
+	fi
 	# What the user-worker test module needs: kernel::miscdevice, with kernel::fs::File.
 	if lacks rust/kernel/miscdevice.rs; then
 		link "$ROOT/rust/backport/kernel/miscdevice.rs" "$KDIR/rust/kernel/miscdevice.rs"

@@ -83,7 +83,7 @@ pub unsafe extern "C" fn vhost_task_create(
         return EINVAL.to_ptr();
     };
     // SAFETY: `name` is not null, and the caller promises a valid C string.
-    let name = unsafe { CStr::from_ptr(name.cast()) };
+    let name = unsafe { CStr::from_char_ptr(name) };
     // INVARIANT: The caller promises that the callbacks may be called until the stop.
     match NewVhostTask::new(
         name,

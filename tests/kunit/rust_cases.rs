@@ -513,7 +513,7 @@ impl<'a> CountingTask<'a> {
         // SAFETY: Valid functions and name; `arg` outlives the task, which `Self` borrows it
         // for.
         let vtsk = unsafe {
-            c_abi::vhost_task_create(Some(count_fn), Some(count_kill), arg, name.as_ptr().cast())
+            c_abi::vhost_task_create(Some(count_fn), Some(count_kill), arg, name.as_char_ptr())
         };
         // INVARIANT: A task that `vhost_task_create()` returned, with `calls` borrowed.
         Ok(Self {
@@ -549,7 +549,7 @@ fn is_err_ptr<T>(p: *mut T, errno: Error) -> bool {
 fn c_abi_rejects_null_arguments_with_einval() -> Result {
     let calls = Atomic::new(0);
     let arg = ptr::from_ref(&calls).cast_mut().cast::<c_void>();
-    let name = c"vt-null".as_ptr().cast();
+    let name = c"vt-null".as_char_ptr();
     // SAFETY: Each call has one null argument, which is what is tested, and otherwise valid
     // ones.
     let results = unsafe {

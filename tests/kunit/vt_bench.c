@@ -374,7 +374,7 @@ static void mem_per_task(struct kunit *test)
 	if (vt[0]) {
 		struct slab *slab = virt_to_slab(vt[0]);
 
-		/* The slab object the pointer lies in, wherever in it it points. */
+		/* The slab object that holds the pointer, wherever it points in it. */
 		object = ksize(vt[0]);
 		if (slab)
 			cache = slab->slab_cache->name;

@@ -158,7 +158,7 @@ impl WorkerFile {
                 Some(no_work),
                 Some(kill_takes_the_lock),
                 arg,
-                c"uwt-vhost".as_ptr().cast(),
+                c"uwt-vhost".as_char_ptr(),
             )
         };
         let vtsk = kernel::error::from_err_ptr(vtsk)?;

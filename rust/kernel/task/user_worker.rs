@@ -141,7 +141,7 @@ impl Header {
             // static lock class; `lockdep_init_map()` initialises the map (or does nothing
             // without lockdep).
             exit_map <- Opaque::ffi_init(|slot| unsafe {
-                bindings::lockdep_init_map(slot, c"user_worker_exit".as_ptr().cast(), key.as_ptr())
+                bindings::lockdep_init_map(slot, c"user_worker_exit".as_char_ptr(), key.as_ptr())
             }),
         })
     }
@@ -234,7 +234,7 @@ fn create_worker(name: &CStr, header: *const Header) -> Result<ARef<Task>> {
         exit_signal: 0,
         fn_: Some(worker_entry),
         fn_arg: header.cast_mut().cast(),
-        name: name.as_ptr().cast(),
+        name: name.as_char_ptr(),
         ..pin_init::zeroed()
     };
     args.set_user_worker(1);

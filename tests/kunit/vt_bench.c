@@ -400,7 +400,8 @@ static void mem_per_task(struct kunit *test)
 		if (abs(extra) * 20 >= tasks) {
 			char x[32], b[32];
 
-			vt_note(test, "mem_cache %s %u B: %s objects per vhost task beyond a bare worker's %s",
+			vt_note(test,
+				"mem_cache %s %u B: %s objects per vhost task beyond a bare worker's %s",
 				c->s->name, c->s->size,
 				vt_centi(x, sizeof(x), div64_s64(extra * 100, tasks), true),
 				vt_centi(b, sizeof(b), div64_s64((long long)c->bare * 100, tasks),

@@ -35,7 +35,7 @@ part_clippy() {
 	}
 	# Ours are kernel/vhost_task_rs and what link-tree.sh links into rust/kernel; the
 	# kernel crate's own code is upstream's to lint.
-	if grep -E '^ *--> .*(vhost_task_rs/|task/user_worker\.rs|sync/(aref|atomic|completion)\.rs|kernel/(miscdevice|fs|pin_init_backport)\.rs|task\.rs)' \
+	if grep -E '^ *--> .*(vhost_task_rs/|task/user_worker\.rs|sync/(aref|atomic|completion)\.rs|kernel/(miscdevice|fs|pin_init_backport|str_backport)\.rs|task\.rs)' \
 		"$BUILD/log/clippy.log" >/dev/null; then
 		grep -v '^make' "$BUILD/log/clippy.log" >&2
 		return 1

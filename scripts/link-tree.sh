@@ -99,12 +99,13 @@ part_backport() {
 		ensure "$KDIR/rust/kernel/lib.rs" 'pub mod pin_init_backport;' '
 { print }
 /^pub mod page;$/ { print "#[doc(hidden)]"; print "pub mod pin_init_backport;" }'
+		# Before the line it goes with: rustfmt sorts the two uses that way.
 		ensure "$KDIR/rust/kernel/prelude.rs" 'pin_init_backport as pin_init' '
-{ print }
 /^pub use super::\{init, pin_init, try_init, try_pin_init\};$/ {
 	print "#[doc(hidden)]"
 	print "pub use super::pin_init_backport as pin_init;"
-}'
+}
+{ print }'
 	fi
 	# CStrExt::as_char_ptr() on C-string literals, as a hidden module the prelude imports.
 	if ! grep -qs 'pub trait CStrExt' "$KDIR/rust/kernel/str.rs"; then
@@ -113,8 +114,8 @@ part_backport() {
 { print }
 /^pub mod str;$/ { print "#[doc(hidden)]"; print "pub mod str_backport;" }'
 		ensure "$KDIR/rust/kernel/prelude.rs" 'str_backport::CStrExt' '
-{ print }
-/^pub use super::\{str::CStr, ThisModule\};$/ { print "pub use super::str_backport::CStrExt as _;" }'
+/^pub use super::\{str::CStr, ThisModule\};$/ { print "pub use super::str_backport::CStrExt as _;" }
+{ print }'
 	fi
 	# What the user-worker test module needs: kernel::miscdevice, with kernel::fs::File.
 	if lacks rust/kernel/miscdevice.rs; then

@@ -130,21 +130,35 @@ impl Header {
     /// Not generic but for the function pointer, so that every worker's exit map is of one lock
     /// class.
     fn new(run: unsafe fn(*const Header)) -> impl PinInit<Self> {
-        let key = crate::static_lock_class!();
         pin_init!(Self {
             run,
             task: None,
             state: Atomic::new(CREATED),
             // SAFETY: `slot` is valid for writes, and `init_completion()` initialises it.
             exited <- Opaque::ffi_init(|slot| unsafe { bindings::init_completion(slot) }),
-            // SAFETY: `slot` is valid for writes, the name is a static string and the key is a
-            // static lock class; `lockdep_init_map()` initialises the map (or does nothing
-            // without lockdep).
-            exit_map <- Opaque::ffi_init(|slot| unsafe {
-                bindings::lockdep_init_map(slot, c"user_worker_exit".as_char_ptr(), key.as_ptr())
-            }),
+            // SAFETY: `slot` is valid for writes.
+            exit_map <- Opaque::ffi_init(|slot| unsafe { init_exit_map(slot) }),
         })
     }
+}
+
+/// Initialises `map` as a worker's exit map: every worker's is of one lock class, with one name.
+///
+/// Not inline: lockdep knows a class by its key, and warns ("found a different class ... with the
+/// same key") when a map of that key comes with another pointer to the name. The closures of
+/// [`Header::new`] are compiled into each crate that makes workers, each with its own copy of a
+/// string literal; this function, and so the name, is in the kernel crate only.
+///
+/// # Safety
+///
+/// `map` must be valid for writes.
+#[inline(never)]
+unsafe fn init_exit_map(map: *mut bindings::lockdep_map) {
+    let key = crate::static_lock_class!();
+    // SAFETY: The caller promises that `map` is valid for writes; the name is a static string
+    // and the key a static lock class. `lockdep_init_map()` initialises the map (or does nothing
+    // without lockdep).
+    unsafe { bindings::lockdep_init_map(map, c"user_worker_exit".as_char_ptr(), key.as_ptr()) }
 }
 
 /// What the handle and the worker thread share: the worker's only allocation beyond its task.

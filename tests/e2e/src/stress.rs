@@ -278,15 +278,14 @@ impl Baseline {
     /// The numbers now.
     pub fn take() -> Baseline {
         let (user, kthreads) = tasks();
+        let task_structs_unshrunk = slab_active("task_struct");
+        shrink_slab_cache("task_struct");
         Baseline {
             user,
             kthreads,
             stack_kb: meminfo("KernelStack").unwrap_or(0),
-            task_structs_unshrunk: slab_active("task_struct"),
-            task_structs: {
-                shrink_slab_cache("task_struct");
-                slab_active("task_struct")
-            },
+            task_structs: slab_active("task_struct"),
+            task_structs_unshrunk,
             vhost: vhost_tasks(),
         }
     }

@@ -125,10 +125,8 @@ struct Header {
 }
 
 impl Header {
-    /// Initialises the header of a worker whose data is of type `T`.
-    ///
-    /// Not generic but for the function pointer, so that every worker's exit map is of one lock
-    /// class.
+    /// Initialises the header of a worker that runs `run`; its exit map by [`init_exit_map`],
+    /// which gives every worker's the one lock class.
     fn new(run: unsafe fn(*const Header)) -> impl PinInit<Self> {
         pin_init!(Self {
             run,

@@ -343,12 +343,22 @@ pub(crate) fn spawn_busy_owner(
     prep: fn() -> Result<(), String>,
 ) -> Result<(Child, i32), String> {
     let tap = Tap::new(tapname).ctx("tap")?;
+    spawn_busy_owner_on(&tap, 200, prep)
+}
+
+/// [`spawn_busy_owner`] on a tap the caller keeps: the worker's tid comes once `frames` frames
+/// went out, and the owner goes on sending.
+pub(crate) fn spawn_busy_owner_on(
+    tap: &Tap,
+    frames: u32,
+    prep: fn() -> Result<(), String>,
+) -> Result<(Child, i32), String> {
     let mut p = pipe().ctx("pipe")?;
     let child = fork(|| {
         let r = (|| -> Result<(), String> {
             prep()?;
             let mut dev = NetDev::new(
-                &tap,
+                tap,
                 Config {
                     mrg_rxbuf: true,
                     fork_owner: None,
@@ -362,7 +372,7 @@ pub(crate) fn spawn_busy_owner(
                 let f = netdev::frame(seq, netdev::size_of_frame(seq));
                 if dev.send(&f).ctx("send")? {
                     seq += 1;
-                    if seq == 200 {
+                    if seq == frames {
                         (&p.w).write_all(&w.to_ne_bytes()).ctx("pipe")?;
                     }
                 } else {

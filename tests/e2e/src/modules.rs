@@ -6,7 +6,7 @@
 //! `tests/guest/init.sh` loads the modules with `modprobe` at boot; the cases here unload and
 //! load them again, and leave them loaded.
 
-use crate::cases::{spawn_busy_owner, worker_thread};
+use crate::cases::{spawn_busy_owner, spawn_busy_owner_on, worker_thread};
 use crate::harness::{ensure, fork, pipe, Case, CaseResult, Context};
 use crate::ioctls;
 use crate::kmsg::Kmsg;
@@ -336,6 +336,70 @@ pub fn load_vhost(params: &[&str]) -> Result<(), String> {
     VHOST_DRIVERS.iter().try_for_each(|m| modprobe(m))
 }
 
+/// A module and those it needs, loaded the way modprobe loads them, by `finit_module()` of the
+/// files `modprobe --show-depends` names, but without a modprobe process per load: the stress
+/// loops load modules a thousand times.
+pub struct Loader {
+    /// Each module's name and file, those it needs first.
+    files: Vec<(String, CString)>,
+}
+
+impl Loader {
+    /// Resolves `name` and what it needs to their files under /lib/modules.
+    pub fn new(name: &str) -> Result<Self, String> {
+        let out = std::process::Command::new("modprobe")
+            .args(["--show-depends", name])
+            .output()
+            .ctx("modprobe")?;
+        ensure(out.status.success(), || {
+            format!(
+                "modprobe --show-depends {name}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        })?;
+        let mut files = Vec::new();
+        // "insmod /lib/modules/VERSION/kernel/drivers/vhost/vhost.ko " per module.
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            let Some(path) = l
+                .strip_prefix("insmod ")
+                .and_then(|r| r.split_whitespace().next())
+            else {
+                continue;
+            };
+            let stem = path.rsplit('/').next().unwrap_or(path);
+            let m = stem
+                .strip_suffix(".ko")
+                .ok_or_else(|| format!("{path}: not an uncompressed .ko"))?;
+            files.push((m.replace('-', "_"), CString::new(path).expect("path")));
+        }
+        ensure(!files.is_empty(), || format!("{name}: no module file"))?;
+        Ok(Self { files })
+    }
+
+    /// Loads each module that is not loaded yet.
+    pub fn load(&self) -> Result<(), String> {
+        for (m, path) in &self.files {
+            if std::path::Path::new(&format!("/sys/module/{m}/initstate")).exists() {
+                continue;
+            }
+            // SAFETY: a NUL-terminated path, read-only, close-on-exec.
+            let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+            ensure(fd >= 0, || {
+                format!("{path:?}: {}", io::Error::last_os_error())
+            })?;
+            // SAFETY: an open file, an empty NUL-terminated parameter string and no flags.
+            let r = unsafe { libc::syscall(libc::SYS_finit_module, fd, c"".as_ptr(), 0) };
+            let e = io::Error::last_os_error();
+            // SAFETY: `fd` is ours and used no more.
+            unsafe { libc::close(fd) };
+            ensure(r == 0 || e.raw_os_error() == Some(libc::EEXIST), || {
+                format!("finit_module {path:?}: {e}")
+            })?;
+        }
+        Ok(())
+    }
+}
+
 fn rmmod_vhost_right_after_close_or_sigkill_of_the_owner_x10() -> CaseResult {
     let base = user_threads();
     let mut refused = 0;
@@ -350,10 +414,9 @@ fn rmmod_vhost_right_after_close_or_sigkill_of_the_owner_x10() -> CaseResult {
     ))
 }
 
-/// One round of the V7 race for KVM: a VMM whose VMs' recovery threads ran closes its VM (the
-/// stop path) or is SIGKILLed (the kill path), then kvm_amd and kvm are unloaded at once and
-/// loaded again. Returns the refusals seen.
-pub fn kvm_unload_race_round(kill: bool) -> Result<u32, String> {
+/// The first half of a round of the V7 race for KVM: a VMM whose VMs' recovery threads ran
+/// closes its VM (the stop path) or is SIGKILLed (the kill path).
+fn kvm_owner_goes(kill: bool) -> Result<(), String> {
     if kill {
         let (mut child, ws) = crate::kvm::spawn_vmm(2, false)?;
         child.kill(libc::SIGKILL);
@@ -373,11 +436,23 @@ pub fn kvm_unload_race_round(kill: bool) -> Result<u32, String> {
             Ok(String::new())
         })?;
     }
+    Ok(())
+}
+
+/// The second half: kvm_amd and kvm are unloaded at once, and `load` loads them again.
+/// Returns the refusals seen.
+fn kvm_unload_and_load(load: impl FnOnce() -> Result<(), String>) -> Result<u32, String> {
     let refused = unload("kvm_amd").and_then(|a| Ok(a + unload("kvm")?));
     let gone = !is_loaded("kvm");
-    modprobe("kvm_amd")?;
+    load()?;
     ensure(gone, || "kvm still loaded after rmmod".into())?;
     refused
+}
+
+/// One round of the V7 race for KVM, with modprobe. Returns the refusals seen.
+pub fn kvm_unload_race_round(kill: bool) -> Result<u32, String> {
+    kvm_owner_goes(kill)?;
+    kvm_unload_and_load(|| modprobe("kvm_amd"))
 }
 
 fn rmmod_kvm_right_after_vms_whose_recovery_threads_ran_x10() -> CaseResult {
@@ -631,45 +706,138 @@ fn user_worker_module_unloads_only_once_its_files_are_closed() -> CaseResult {
     )
 }
 
+/// Where the time of the unload race's rounds went.
+#[derive(Default)]
+struct Phases {
+    /// Owners with traffic (or VMs that ran), closed or killed, and reaped.
+    owners: Duration,
+    /// The unloads, with their refusals' retries.
+    unload: Duration,
+    /// The loads.
+    load: Duration,
+}
+
+impl Phases {
+    /// Runs `f`, adding its time to `*to`.
+    fn time<T>(to: &mut Duration, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let r = f();
+        *to += t.elapsed();
+        r
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "owners {:.0} s, rmmod {:.0} s, load {:.0} s",
+            self.owners.as_secs_f32(),
+            self.unload.as_secs_f32(),
+            self.load.as_secs_f32()
+        )
+    }
+}
+
+/// How a round's owner went.
+fn how(kill: bool) -> &'static str {
+    if kill {
+        "SIGKILL"
+    } else {
+        "close"
+    }
+}
+
 /// `make stress`: the V7 race at scale (1,000 rounds at scale 1.0), halves closed and killed.
+/// vhost_vsock and vhost_scsi, which use vhost too, are unloaded for the loop, so that each
+/// round unloads exactly vhost_net and vhost and loads them again, by `finit_module()`.
 pub fn unload_race_stress() -> CaseResult {
     let n = crate::stress::module_rounds();
     let base = user_threads();
-    let mut refused = 0;
+    unload_vhost().map_err(|e| format!("before the rounds: {e}"))?;
+    let net = Loader::new("vhost_net")?;
+    net.load()?;
+    // One tap for every round: its creation and removal are not the race.
+    let tap = Tap::new("vt-unload").ctx("tap")?;
+    let (mut refused, mut ph) = (0, Phases::default());
     let t0 = Instant::now();
     for i in 0..n {
-        refused +=
-            unload_race_round(i % 2 == 1, "vt-unload").map_err(|e| format!("round {i}: {e}"))?;
+        let kill = i % 2 == 1;
+        Phases::time(&mut ph.owners, || -> Result<(), String> {
+            if kill {
+                let (mut child, w) = spawn_busy_owner_on(&tap, 20, || Ok(()))?;
+                child.kill(libc::SIGKILL);
+                child.wait_timeout(T).ok_or("owner not reaped")?;
+                ensure(!procfs::exists(w), || "worker outlived its owner".into())
+            } else {
+                // A socket of this round's own, which sees no frame of an earlier one.
+                let sock = PacketSocket::new(tap.ifindex).ctx("packet socket")?;
+                let mut dev = NetDev::new(
+                    &tap,
+                    Config {
+                        mrg_rxbuf: true,
+                        fork_owner: None,
+                    },
+                )
+                .ctx("vhost-net")?;
+                let end = Instant::now() + Duration::from_secs(60);
+                netdev::transmit(&mut dev, &sock, 20, end).map(drop)
+            }
+        })
+        .and_then(|()| {
+            let r = Phases::time(&mut ph.unload, || {
+                unload("vhost_net").and_then(|a| Ok(a + unload("vhost")?))
+            });
+            let gone = !is_loaded("vhost");
+            Phases::time(&mut ph.load, || net.load())?;
+            ensure(gone, || "vhost still loaded after rmmod".into())?;
+            refused += r?;
+            Ok(())
+        })
+        .map_err(|e| format!("round {i} ({}): {e}", how(kill)))?;
     }
+    let secs = t0.elapsed().as_secs_f32();
+    drop(tap);
     ensure(procfs::wait_for(T, || user_threads() <= base), || {
         "user threads above the baseline".into()
     })?;
-    ensure(is_loaded("vhost_net") && is_loaded("vhost"), || {
-        "vhost not loaded again".into()
-    })?;
+    // The drivers back, for the cases that follow.
+    load_vhost(&[])?;
     Ok(format!(
-        "{n} rounds in {:.0} s; rmmod refused {refused} times (a release still running) before it went",
-        t0.elapsed().as_secs_f32()
+        "{n} rounds in {secs:.0} s ({ph}); rmmod refused {refused} times (a release still running) before it went"
     ))
 }
 
-/// `make stress`: the V7 race for KVM at scale (1,000 rounds at scale 1.0).
+/// `make stress`: the V7 race for KVM at scale (1,000 rounds at scale 1.0), loading by
+/// `finit_module()`.
 pub fn kvm_unload_race_stress() -> CaseResult {
     if let Some(r) = crate::kvm::missing() {
         return r;
     }
     let n = crate::stress::module_rounds();
     let base = user_threads();
-    let mut refused = 0;
+    let kvm = Loader::new("kvm_amd")?;
+    let (mut refused, mut ph) = (0, Phases::default());
     let t0 = Instant::now();
     for i in 0..n {
-        refused += kvm_unload_race_round(i % 2 == 1).map_err(|e| format!("round {i}: {e}"))?;
+        let kill = i % 2 == 1;
+        Phases::time(&mut ph.owners, || kvm_owner_goes(kill))
+            .and_then(|()| {
+                let t = Instant::now();
+                let r = kvm_unload_and_load(|| {
+                    ph.unload += t.elapsed();
+                    Phases::time(&mut ph.load, || kvm.load())
+                });
+                refused += r?;
+                Ok(())
+            })
+            .map_err(|e| format!("round {i} ({}): {e}", how(kill)))?;
     }
     ensure(procfs::wait_for(T, || user_threads() <= base), || {
         "user threads above the baseline".into()
     })?;
     Ok(format!(
-        "{n} rounds in {:.0} s; rmmod refused {refused} times before it went",
+        "{n} rounds in {:.0} s ({ph}); rmmod refused {refused} times before it went",
         t0.elapsed().as_secs_f32()
     ))
 }

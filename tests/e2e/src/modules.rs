@@ -46,6 +46,10 @@ pub fn cases() -> Vec<Case> {
         ),
         case!(fork_from_owner_default_picks_the_mode_of_new_devices, 120),
         case!(
+            modversions_refuse_a_vhost_ko_whose_crc_of_vhost_task_create_disagrees,
+            120
+        ),
+        case!(
             rmmod_kvm_right_after_vms_whose_recovery_threads_ran_x10,
             600
         ),
@@ -264,6 +268,112 @@ fn rmmod_vhost_net_with_a_device_open_is_refused_and_the_worker_serves_on() -> C
     ))
 }
 
+/// The file range of the contents of section `name` of the ELF64 file `elf`, if it has one.
+fn elf_section(elf: &[u8], name: &str) -> Option<std::ops::Range<usize>> {
+    let u16_at = |o: usize| Some(u16::from_le_bytes(elf.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(elf.get(o..o + 4)?.try_into().ok()?));
+    let u64_at =
+        |o: usize| usize::try_from(u64::from_le_bytes(elf.get(o..o + 8)?.try_into().ok()?)).ok();
+    if elf.get(..5)? != b"\x7fELF\x02" {
+        return None;
+    }
+    // e_shoff, e_shentsize, e_shnum and e_shstrndx of the ELF header.
+    let shoff = u64_at(0x28)?;
+    let (entsize, num, strndx) = (u16_at(0x3a)?, u16_at(0x3c)?, u16_at(0x3e)?);
+    let header = |i: u16| shoff + usize::from(i) * usize::from(entsize);
+    // sh_offset and sh_size of a section header.
+    let range = |i: u16| {
+        let start = u64_at(header(i) + 0x18)?;
+        Some(start..start.checked_add(u64_at(header(i) + 0x20)?)?)
+    };
+    let strtab = elf.get(range(strndx)?)?;
+    (0..num).find_map(|i| {
+        let n = strtab.get(usize::try_from(u32_at(header(i))?).ok()?..)?;
+        let n = &n[..n.iter().position(|&b| b == 0)?];
+        (n == name.as_bytes()).then(|| range(i)).flatten()
+    })
+}
+
+/// Turns the CRC that the module file `ko` records for its import `sym` into one that
+/// disagrees with the kernel's, in the extended symbol versions of 7.3's MODVERSIONS (the
+/// ones the kernel checks when a module has them, kernel/module/version.c). Returns the CRC
+/// it had, or None if `ko` records no extended versions.
+fn spoil_crc(ko: &mut [u8], sym: &str) -> Result<Option<u32>, String> {
+    let (Some(names), Some(crcs)) = (
+        elf_section(ko, "__version_ext_names"),
+        elf_section(ko, "__version_ext_crcs"),
+    ) else {
+        return Ok(None);
+    };
+    // The i-th name, NUL-terminated, goes with the i-th 32-bit CRC.
+    let i = ko[names]
+        .split(|&b| b == 0)
+        .position(|n| n == sym.as_bytes())
+        .ok_or_else(|| format!("no symbol version for {sym}"))?;
+    let at = crcs.start + 4 * i;
+    let crc = ko
+        .get(at..at + 4)
+        .filter(|_| at + 4 <= crcs.end)
+        .ok_or("__version_ext_crcs is too short")?;
+    let crc = u32::from_le_bytes(crc.try_into().expect("4 bytes"));
+    ko[at..at + 4].copy_from_slice(&(!crc).to_le_bytes());
+    Ok(Some(crc))
+}
+
+/// `init_module()` of a module image in memory, with no parameters: Ok, or the errno.
+fn init_module(image: &[u8]) -> Result<(), i32> {
+    // SAFETY: the image and its length, and an empty NUL-terminated parameter string.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_init_module,
+            image.as_ptr(),
+            image.len(),
+            c"".as_ptr(),
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
+
+fn modversions_refuse_a_vhost_ko_whose_crc_of_vhost_task_create_disagrees() -> CaseResult {
+    const SYM: &str = "vhost_task_create";
+    let vhost = Loader::new("vhost")?;
+    let path = vhost.file("vhost").ok_or("modprobe names no vhost.ko")?;
+    let ko = fs::read(path.to_str().ctx("path")?).ctx("vhost.ko")?;
+    let mut spoilt = ko.clone();
+    let Some(crc) = spoil_crc(&mut spoilt, SYM)? else {
+        return crate::harness::skip(
+            "vhost.ko records no extended symbol versions: a kernel without MODVERSIONS (make modversions has them)",
+        );
+    };
+    unload_vhost()?;
+    let mut log = Kmsg::from_now().ctx("/dev/kmsg")?;
+    let refused = init_module(&spoilt).err();
+    // The file as installed loads; then the drivers, for the cases that follow.
+    let as_installed = init_module(&ko);
+    load_vhost(&[])?;
+    ensure(refused == Some(libc::EINVAL), || {
+        format!("init_module of vhost.ko with the CRC of {SYM} spoilt: {refused:?}, not EINVAL")
+    })?;
+    as_installed.map_err(|e| {
+        format!(
+            "init_module of vhost.ko as installed: {}",
+            io::Error::from_raw_os_error(e)
+        )
+    })?;
+    let why = format!("vhost: disagrees about version of symbol {SYM}");
+    ensure(log.read_new().iter().any(|l| l.contains(&why)), || {
+        format!("no \"{why}\" in the kernel log")
+    })?;
+    Ok(format!(
+        "{SYM}'s CRC {crc:#010x} in vhost.ko turned to {:#010x}: EINVAL, \"{why}\"; the file as installed loads",
+        !crc
+    ))
+}
+
 /// One round of the seed series' V7 race: an owner with traffic is closed (or SIGKILLed), and
 /// vhost_net and vhost are unloaded at once, then loaded again. Returns the refusals seen.
 pub fn unload_race_round(kill: bool, tapname: &str) -> Result<u32, String> {
@@ -374,6 +484,11 @@ impl Loader {
         }
         ensure(!files.is_empty(), || format!("{name}: no module file"))?;
         Ok(Self { files })
+    }
+
+    /// The file of module `m`, one of those this loader loads.
+    pub fn file(&self, m: &str) -> Option<&CString> {
+        self.files.iter().find(|(n, _)| n == m).map(|(_, f)| f)
     }
 
     /// Loads each module that is not loaded yet.

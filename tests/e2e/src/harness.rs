@@ -115,11 +115,12 @@ pub fn exit_code(status: i32) -> i32 {
     }
 }
 
-/// Runs `cases` whose names contain `filter`, printing TAP; returns the number that failed.
+/// Runs `cases` whose names contain `filter`, or one of its comma-separated parts, printing
+/// TAP; returns the number that failed.
 pub fn run(cases: &[Case], filter: Option<&str>) -> usize {
     let selected: Vec<&Case> = cases
         .iter()
-        .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
+        .filter(|c| filter.is_none_or(|f| f.split(',').any(|p| c.name.contains(p))))
         .collect();
     println!("TAP version 13");
     println!("1..{}", selected.len());

@@ -6,7 +6,7 @@
 #   stress.sh [--scale S] [--image F] [FILTER]
 # --scale  multiplies every count (default 1.0; make test runs 0.1)
 # --image  the kernel to boot (default: build/bzImage-debug; also STRESS_IMAGE=)
-# FILTER   runs only the cases whose names contain it
+# FILTER   runs only the cases whose names contain it (or one of its comma-separated parts)
 . "$(dirname "$0")/lib.sh"
 
 scale=${STRESS_SCALE:-1.0}

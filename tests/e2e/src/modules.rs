@@ -287,11 +287,13 @@ fn elf_section(elf: &[u8], name: &str) -> Option<std::ops::Range<usize>> {
         Some(start..start.checked_add(u64_at(header(i) + 0x20)?)?)
     };
     let strtab = elf.get(range(strndx)?)?;
-    (0..num).find_map(|i| {
-        let n = strtab.get(usize::try_from(u32_at(header(i))?).ok()?..)?;
-        let n = &n[..n.iter().position(|&b| b == 0)?];
-        (n == name.as_bytes()).then(|| range(i)).flatten()
-    })
+    (0..num)
+        .find_map(|i| {
+            let n = strtab.get(usize::try_from(u32_at(header(i))?).ok()?..)?;
+            let n = &n[..n.iter().position(|&b| b == 0)?];
+            (n == name.as_bytes()).then(|| range(i)).flatten()
+        })
+        .filter(|r| r.end <= elf.len())
 }
 
 /// Turns the CRC that the module file `ko` records for its import `sym` into one that

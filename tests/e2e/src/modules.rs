@@ -6,7 +6,7 @@
 //! `tests/guest/init.sh` loads the modules with `modprobe` at boot; the cases here unload and
 //! load them again, and leave them loaded.
 
-use crate::cases::{spawn_busy_owner, spawn_busy_owner_on, worker_thread};
+use crate::cases::{spawn_busy_owner_on, worker_thread};
 use crate::harness::{ensure, fork, pipe, Case, CaseResult, Context};
 use crate::ioctls;
 use crate::kmsg::Kmsg;
@@ -376,33 +376,38 @@ fn modversions_refuse_a_vhost_ko_whose_crc_of_vhost_task_create_disagrees() -> C
     ))
 }
 
-/// One round of the seed series' V7 race: an owner with traffic is closed (or SIGKILLed), and
-/// vhost_net and vhost are unloaded at once, then loaded again. Returns the refusals seen.
-pub fn unload_race_round(kill: bool, tapname: &str) -> Result<u32, String> {
+/// The first half of a round of the seed series' V7 race: an owner with traffic through
+/// `tap` closes its device, or is SIGKILLed once `kill_after` frames went out while it goes
+/// on sending, and is reaped.
+fn vhost_owner_goes(kill: bool, tap: &Tap, kill_after: u32) -> Result<(), String> {
     if kill {
-        let (mut child, w) = spawn_busy_owner(tapname, || Ok(()))?;
+        let (mut child, w) = spawn_busy_owner_on(tap, kill_after, || Ok(()))?;
         child.kill(libc::SIGKILL);
         child.wait_timeout(T).ok_or("owner not reaped")?;
-        ensure(!procfs::exists(w), || "worker outlived its owner".into())?;
+        ensure(!procfs::exists(w), || "worker outlived its owner".into())
     } else {
-        let tap = Tap::new(tapname).ctx("tap")?;
+        // A socket of this round's own, which sees no frame of an earlier one.
         let sock = PacketSocket::new(tap.ifindex).ctx("packet socket")?;
         let mut dev = NetDev::new(
-            &tap,
+            tap,
             Config {
                 mrg_rxbuf: true,
                 fork_owner: None,
             },
         )
         .ctx("vhost-net")?;
-        netdev::transmit(
-            &mut dev,
-            &sock,
-            20,
-            Instant::now() + Duration::from_secs(60),
-        )?;
-        drop(dev);
+        let end = Instant::now() + Duration::from_secs(60);
+        netdev::transmit(&mut dev, &sock, 20, end).map(drop)
     }
+}
+
+/// One round of the seed series' V7 race, on a tap of its own: an owner with traffic is
+/// closed (or SIGKILLed), and vhost_net and vhost are unloaded at once, then loaded again.
+/// Returns the refusals seen.
+pub fn unload_race_round(kill: bool, tapname: &str) -> Result<u32, String> {
+    let tap = Tap::new(tapname).ctx("tap")?;
+    vhost_owner_goes(kill, &tap, 200)?;
+    drop(tap);
     let refused = unload_vhost();
     // Loaded again even after a failure, for the cases that follow.
     load_vhost(&[])?;
@@ -556,20 +561,26 @@ fn kvm_owner_goes(kill: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// The second half: kvm_amd and kvm are unloaded at once, and `load` loads them again.
-/// Returns the refusals seen.
-fn kvm_unload_and_load(load: impl FnOnce() -> Result<(), String>) -> Result<u32, String> {
-    let refused = unload("kvm_amd").and_then(|a| Ok(a + unload("kvm")?));
-    let gone = !is_loaded("kvm");
+/// The second half of a round of the V7 race: `mods` are unloaded at once, in order, and
+/// `load` loads them again. Returns the refusals seen.
+fn unload_and_load(
+    mods: &[&str],
+    load: impl FnOnce() -> Result<(), String>,
+) -> Result<u32, String> {
+    let refused = mods
+        .iter()
+        .try_fold(0, |n, m| Ok::<_, String>(n + unload(m)?));
+    let last = mods.last().expect("a module to unload");
+    let gone = !is_loaded(last);
     load()?;
-    ensure(gone, || "kvm still loaded after rmmod".into())?;
+    ensure(gone, || format!("{last} still loaded after rmmod"))?;
     refused
 }
 
 /// One round of the V7 race for KVM, with modprobe. Returns the refusals seen.
 pub fn kvm_unload_race_round(kill: bool) -> Result<u32, String> {
     kvm_owner_goes(kill)?;
-    kvm_unload_and_load(|| modprobe("kvm_amd"))
+    unload_and_load(&["kvm_amd", "kvm"], || modprobe("kvm_amd"))
 }
 
 fn rmmod_kvm_right_after_vms_whose_recovery_threads_ran_x10() -> CaseResult {
@@ -842,6 +853,15 @@ impl Phases {
         *to += t.elapsed();
         r
     }
+
+    /// [`unload_and_load`] by `loader`, timed.
+    fn unload_and_load(&mut self, mods: &[&str], loader: &Loader) -> Result<u32, String> {
+        let t = Instant::now();
+        unload_and_load(mods, || {
+            self.unload += t.elapsed();
+            Self::time(&mut self.load, || loader.load())
+        })
+    }
 }
 
 impl std::fmt::Display for Phases {
@@ -880,38 +900,10 @@ pub fn unload_race_stress() -> CaseResult {
     let t0 = Instant::now();
     for i in 0..n {
         let kill = i % 2 == 1;
-        Phases::time(&mut ph.owners, || -> Result<(), String> {
-            if kill {
-                let (mut child, w) = spawn_busy_owner_on(&tap, 20, || Ok(()))?;
-                child.kill(libc::SIGKILL);
-                child.wait_timeout(T).ok_or("owner not reaped")?;
-                ensure(!procfs::exists(w), || "worker outlived its owner".into())
-            } else {
-                // A socket of this round's own, which sees no frame of an earlier one.
-                let sock = PacketSocket::new(tap.ifindex).ctx("packet socket")?;
-                let mut dev = NetDev::new(
-                    &tap,
-                    Config {
-                        mrg_rxbuf: true,
-                        fork_owner: None,
-                    },
-                )
-                .ctx("vhost-net")?;
-                let end = Instant::now() + Duration::from_secs(60);
-                netdev::transmit(&mut dev, &sock, 20, end).map(drop)
-            }
-        })
-        .and_then(|()| {
-            let r = Phases::time(&mut ph.unload, || {
-                unload("vhost_net").and_then(|a| Ok(a + unload("vhost")?))
-            });
-            let gone = !is_loaded("vhost");
-            Phases::time(&mut ph.load, || net.load())?;
-            ensure(gone, || "vhost still loaded after rmmod".into())?;
-            refused += r?;
-            Ok(())
-        })
-        .map_err(|e| format!("round {i} ({}): {e}", how(kill)))?;
+        Phases::time(&mut ph.owners, || vhost_owner_goes(kill, &tap, 20))
+            .and_then(|()| ph.unload_and_load(&["vhost_net", "vhost"], &net))
+            .map(|r| refused += r)
+            .map_err(|e| format!("round {i} ({}): {e}", how(kill)))?;
     }
     let secs = t0.elapsed().as_secs_f32();
     drop(tap);
@@ -939,15 +931,8 @@ pub fn kvm_unload_race_stress() -> CaseResult {
     for i in 0..n {
         let kill = i % 2 == 1;
         Phases::time(&mut ph.owners, || kvm_owner_goes(kill))
-            .and_then(|()| {
-                let t = Instant::now();
-                let r = kvm_unload_and_load(|| {
-                    ph.unload += t.elapsed();
-                    Phases::time(&mut ph.load, || kvm.load())
-                });
-                refused += r?;
-                Ok(())
-            })
+            .and_then(|()| ph.unload_and_load(&["kvm_amd", "kvm"], &kvm))
+            .map(|r| refused += r)
             .map_err(|e| format!("round {i} ({}): {e}", how(kill)))?;
     }
     ensure(procfs::wait_for(T, || user_threads() <= base), || {

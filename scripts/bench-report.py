@@ -35,6 +35,7 @@ import random
 import shutil
 import statistics
 import sys
+import textwrap
 from collections import defaultdict
 
 RESAMPLES = 10000
@@ -323,11 +324,13 @@ def chart(results, path):
         axes[row][0].set_yticks(range(len(names)))
         axes[row][0].set_yticklabels(names, fontsize=8)
     axes[0][0].invert_yaxis()
-    fig.suptitle("vhost_task, Rust/C cost: above 1 = Rust costs more; grey band = within 2 %; "
-                 f"red/green = interval excludes 1 ({MIN_ROUNDS}+ rounds); white = not a ratio; "
-                 f"clipped to {XMIN}-{XMAX}", fontsize=9)
+    title = textwrap.wrap("vhost_task, Rust/C cost: above 1 = Rust costs more; grey band = "
+                          f"within 2 %; red/green = interval excludes 1 ({MIN_ROUNDS}+ rounds); "
+                          f"white = not a ratio; clipped to {XMIN}-{XMAX}",
+                          int(fig.get_figwidth() * 14))
+    fig.suptitle("\n".join(title), fontsize=9)
     # Older matplotlib's tight_layout() ignores the suptitle: keep a strip for it.
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.25 + 0.15 * len(title)) / fig.get_figheight()))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True

@@ -341,7 +341,8 @@ for arg in "${@:-all}"; do
 	fi
 done
 
-# Build what the suites need first, tree by tree.
+# Build what the suites need first, tree by tree (VT_SKIP_BUILD=1: use the images as they are).
+[ "${VT_SKIP_BUILD:-0}" = 1 ] ||
 for st in "${SUPPORTED_TREES[@]}"; do
 	for v in rust c debug debug-c modv; do
 		for p in "${plan[@]}"; do

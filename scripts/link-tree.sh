@@ -3,11 +3,13 @@
 # Link this project into the kernel tree KDIR. Idempotent and minimal, in four parts,
 # which are also the patches of scripts/patches.sh:
 #
-# backport   only in a tree that lacks them (6.12), from rust/backport/: the newer kernel
-#            crate's sync::aref, sync::atomic and sync::Completion (with
-#            rust/helpers/completion.c), pin_init::zeroed(), types::NotThreadSafe,
-#            Task::as_ptr(), Task::current_raw() and the __rust_helper marker, so that the
-#            abstraction is one source, written against the newest API
+# backport   only in a tree that lacks them (6.12), each from its own file under
+#            rust/backport/: the newer kernel crate's sync::aref, sync::atomic and
+#            sync::Completion (with rust/helpers/completion.c), pin_init::zeroed(),
+#            types::NotThreadSafe, Task::as_ptr(), Task::current_raw(), CStrExt, miscdevice
+#            and fs::File, so that the abstraction is one source, written against the newest
+#            API. This script adds only the lines that declare or re-export them, and the
+#            __rust_helper marker, to the tree's files.
 # helpers    rust/helpers/user_worker.c (set_current_state()), #included by helpers.c, and
 #            the headers the abstraction binds in rust/bindings/bindings_helper.h
 # abstraction  rust/kernel/task/user_worker.rs, declared in rust/kernel/task.rs, and its
@@ -131,53 +133,30 @@ part_backport() {
 { print }
 /^#include <linux\/mdio.h>$/ { print "#include <linux/miscdevice.h>" }'
 	fi
-	ensure "$KDIR/rust/kernel/types.rs" 'pub const NotThreadSafe' '
+	# types::NotThreadSafe, from its own file, re-exported where later kernels have it.
+	if ! grep -qs 'pub const NotThreadSafe' "$KDIR/rust/kernel/types.rs"; then
+		link "$ROOT/rust/backport/kernel/types_backport.rs" "$KDIR/rust/kernel/types_backport.rs"
+		ensure "$KDIR/rust/kernel/lib.rs" 'mod types_backport;' '
 { print }
-END {
-	print ""
-	print "/// Zero-sized type to mark types not [`Send`]."
-	print "///"
-	print "/// Add this type as a field to your struct if your type should not be sent to a different task."
-	print "/// Since [`Send`] is an auto trait, adding a single field that is `!Send` will ensure that the"
-	print "/// whole type is `!Send`."
-	print "pub type NotThreadSafe = PhantomData<*mut ()>;"
-	print ""
-	print "/// Used to construct instances of type [`NotThreadSafe`](type@NotThreadSafe) similar to how"
-	print "/// `PhantomData` is"
-	print "/// constructed."
-	print "#[allow(non_upper_case_globals)]"
-	print "pub const NotThreadSafe: NotThreadSafe = PhantomData;"
-}'
+/^pub mod types;$/ { print "#[doc(hidden)]"; print "pub mod types_backport;" }'
+		ensure "$KDIR/rust/kernel/types.rs" 'pub use crate::types_backport::NotThreadSafe;' '
+{ print }
+/^use core::\{$/ { inuse = 1 }
+inuse && /^};$/ && !done { print ""; print "pub use crate::types_backport::NotThreadSafe;"; done = 1; inuse = 0 }'
+	fi
 	# The helpers of later kernels are marked __rust_helper (inlined into Rust where the tree
 	# can); this tree has no such marker, and its helpers are plain functions.
 	ensure "$KDIR/rust/helpers/helpers.c" '#define __rust_helper' '
 /^#include "/ && !done { print "#define __rust_helper"; print ""; done = 1 }
 { print }'
-	ensure "$KDIR/rust/kernel/task.rs" 'pub fn current_raw()' '
+	# Task::as_ptr() and Task::current_raw(), from their own file: an inherent impl may live in
+	# any module of the crate.
+	if ! grep -qs 'pub fn current_raw()' "$KDIR/rust/kernel/task.rs"; then
+		link "$ROOT/rust/backport/kernel/task_backport.rs" "$KDIR/rust/kernel/task_backport.rs"
+		ensure "$KDIR/rust/kernel/lib.rs" 'mod task_backport;' '
 { print }
-/^impl Task \{$/ && !done {
-	print "    /// Returns a raw pointer to the current task."
-	print "    ///"
-	print "    /// It is up to the user to use the pointer correctly."
-	print "    #[inline]"
-	print "    pub fn current_raw() -> *mut bindings::task_struct {"
-	print "        // SAFETY: Getting the current pointer is always safe."
-	print "        unsafe { bindings::get_current() }"
-	print "    }"
-	print ""
-	done = 1
-}'
-	ensure "$KDIR/rust/kernel/task.rs" 'pub fn as_ptr(&self)' '
-{ print }
-/^impl Task \{$/ && !done {
-	print "    /// Returns a raw pointer to the task."
-	print "    #[inline]"
-	print "    pub fn as_ptr(&self) -> *mut bindings::task_struct {"
-	print "        self.0.get()"
-	print "    }"
-	print ""
-	done = 1
-}'
+/^pub mod task;$/ { print "mod task_backport;" }'
+	fi
 }
 
 part_helpers() {

@@ -18,8 +18,8 @@
 //! What the newer `kernel` crate has and 6.12's lacks (`kernel::sync::aref`,
 //! `kernel::sync::atomic`, `kernel::sync::Completion`, `kernel::miscdevice`, `kernel::fs::File`,
 //! `pin_init::zeroed()`, `NotThreadSafe`, `Task::as_ptr()`, `Task::current_raw()`) is not here:
-//! `scripts/link-tree.sh` backports it into a 6.12 tree from `rust/backport/`, so that this crate
-//! and the user-worker abstraction use the newer API on every tree.
+//! each is a file under `rust/backport/`, which `scripts/link-tree.sh` links into a 6.12 tree, so
+//! that this crate and the user-worker abstraction use the newer API on every tree.
 
 use kernel::prelude::*;
 

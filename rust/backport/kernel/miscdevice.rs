@@ -181,9 +181,11 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         } else {
             None
         },
+        // With `CONFIG_COMPAT`, `compat_ptr_ioctl()` is a function that converts the 32-bit
+        // argument and calls `unlocked_ioctl`; later kernels' `bindings` wrap it in an `Option`.
         #[cfg(CONFIG_COMPAT)]
         compat_ioctl: if T::HAS_IOCTL {
-            bindings::compat_ptr_ioctl
+            Some(bindings::compat_ptr_ioctl)
         } else {
             None
         },

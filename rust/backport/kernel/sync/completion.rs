@@ -5,7 +5,8 @@
 //! C header: [`include/linux/completion.h`](srctree/include/linux/completion.h)
 //!
 //! Backport for trees without this module (6.12): the part of the `kernel::sync::Completion`
-//! of later kernels that user workers need, with the same API.
+//! of later kernels that the user-worker abstraction (a worker's exit) and its test module use,
+//! with the same API.
 
 use crate::{bindings, prelude::*, types::Opaque};
 

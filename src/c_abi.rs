@@ -6,9 +6,9 @@
 //!
 //! `vhost_task_exports.c` exports these four functions with `EXPORT_SYMBOL_GPL`. Only the
 //! translation between C pointers and the Rust types lives here: a `struct vhost_task *` is the
-//! pointer that [`NewUserWorker::into_raw`] makes of the task's user worker, and it owns the
-//! worker, its one allocation and its one task reference, as `ForeignOwnable` makes a pointer of
-//! an owning handle. `vhost_task_start()` and `vhost_task_stop()` take it back.
+//! pointer that [`NewUserWorker::into_raw`] makes of the task's user worker with
+//! `ForeignOwnable`, and it owns the worker, its one allocation and its one task reference.
+//! `vhost_task_start()` and `vhost_task_stop()` take it back.
 
 use crate::vhost_task::{NewVhostTask, VhostShared, VhostTask, VhostWork};
 use core::ffi::{c_void, CStr};
@@ -93,7 +93,7 @@ pub unsafe extern "C" fn vhost_task_create(
             arg,
         },
     ) {
-        Ok(task) => task.into_worker().into_raw().cast_mut().cast(),
+        Ok(task) => task.into_worker().into_raw().cast(),
         Err(e) => e.to_ptr(),
     }
 }
@@ -112,7 +112,7 @@ pub unsafe extern "C" fn vhost_task_start(vtsk: *mut bindings::vhost_task) {
     // SAFETY: `vtsk` comes from `into_raw()` in `vhost_task_create()` and is handed back to it
     // below; no other start or stop runs meanwhile, as the caller promises.
     // `into_raw()` makes `vtsk` again, which owns the worker again.
-    match unsafe { NewUserWorker::<Shared>::from_raw(vtsk.cast_const().cast()) } {
+    match unsafe { NewUserWorker::<Shared>::from_raw(vtsk.cast()) } {
         Ok(created) => _ = created.start().into_raw(),
         Err(started) => {
             pr_warn!("vhost_task_start() on a task that was started already\n");
@@ -136,7 +136,7 @@ pub unsafe extern "C" fn vhost_task_start(vtsk: *mut bindings::vhost_task) {
 pub unsafe extern "C" fn vhost_task_stop(vtsk: *mut bindings::vhost_task) {
     // SAFETY: `vtsk` comes from `into_raw()` in `vhost_task_create()`, and is taken back once:
     // the caller does not use it after this.
-    match unsafe { NewUserWorker::<Shared>::from_raw(vtsk.cast_const().cast()) } {
+    match unsafe { NewUserWorker::<Shared>::from_raw(vtsk.cast()) } {
         // Never started: its worker exits without calling either function.
         Ok(created) => drop(created),
         // Waits for the worker's exit.
@@ -154,5 +154,5 @@ pub unsafe extern "C" fn vhost_task_stop(vtsk: *mut bindings::vhost_task) {
 pub unsafe extern "C" fn vhost_task_wake(vtsk: *mut bindings::vhost_task) {
     // SAFETY: `vtsk` comes from `into_raw()` in `vhost_task_create()` and is not taken back
     // while this runs, as the caller promises.
-    unsafe { UserWorker::<Shared>::wake_up_raw(vtsk.cast_const().cast()) };
+    unsafe { UserWorker::<Shared>::wake_up_raw(vtsk.cast()) };
 }

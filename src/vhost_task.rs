@@ -29,7 +29,7 @@
 use crate::compat::init_value;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
-use kernel::task::user_worker::{NewUserWorker, UserWorker, Wait, WorkerContext};
+use kernel::task::user_worker::{new_user_worker, NewUserWorker, UserWorker, Wait, WorkerContext};
 use kernel::task::Task;
 
 /// The work a vhost task runs.
@@ -106,7 +106,9 @@ impl<W: VhostWork> NewVhostTask<W> {
             work,
             end: Atomic::new(RUNNING),
         });
-        Ok(Self(NewUserWorker::new(name, init, worker_loop::<W>)?))
+        // One call site, so one lock class for the exits of every vhost task, as C's
+        // `exit_mutex` has one.
+        Ok(Self(new_user_worker!(name, init, worker_loop::<W>)?))
     }
 
     /// The work the task runs.
@@ -119,8 +121,11 @@ impl<W: VhostWork> NewVhostTask<W> {
         VhostTask(self.0.start())
     }
 
-    /// The user worker underneath, for code that keeps the task in C.
-    pub fn into_worker(self) -> NewUserWorker<VhostShared<W>> {
+    /// The user worker underneath, for [`crate::c_abi`], which keeps the task in C.
+    ///
+    /// Not public: a worker of [`VhostShared`] must be stopped as a [`VhostTask`] is, or its
+    /// owner waits for it forever.
+    pub(crate) fn into_worker(self) -> NewUserWorker<VhostShared<W>> {
         self.0
     }
 }
@@ -192,7 +197,7 @@ impl<W: VhostWork> VhostTask<W> {
     }
 
     /// The task of a user worker that was started from [`NewVhostTask::into_worker`].
-    pub fn from_worker(worker: UserWorker<VhostShared<W>>) -> Self {
+    pub(crate) fn from_worker(worker: UserWorker<VhostShared<W>>) -> Self {
         Self(worker)
     }
 }

@@ -32,7 +32,7 @@ use kernel::{
         Arc,
     },
     task::{
-        user_worker::{NewUserWorker, UserWorker, Wait, WorkerContext},
+        user_worker::{new_user_worker, NewUserWorker, UserWorker, Wait, WorkerContext},
         Task,
     },
 };
@@ -135,10 +135,7 @@ fn seen(hold_ms: u32) -> Result<(Seen, Outside)> {
 /// A worker running [`record`] after `hold_ms`, and what outlives its data.
 fn seen_worker(hold_ms: u32) -> Result<(NewUserWorker<Seen>, Outside)> {
     let (seen, out) = seen(hold_ms)?;
-    Ok((
-        NewUserWorker::new(c"vt-rust", init_value(seen), record)?,
-        out,
-    ))
+    Ok((new_user_worker!(c"vt-rust", init_value(seen), record)?, out))
 }
 
 fn new_user_worker_runs_nothing_until_started() -> Result {
@@ -238,7 +235,7 @@ fn user_worker_create_failure_returns_eagain_and_frees_data() -> Result {
     // SAFETY: The case's kthread is ours to turn into an unprivileged user.
     check!(unsafe { vhost_task_test_become_limited_user(1) } == 0);
     let (seen, out) = seen(0)?;
-    let result = NewUserWorker::new(c"vt-rust-fail", init_value(seen), record);
+    let result = new_user_worker!(c"vt-rust-fail", init_value(seen), record);
     check!(matches!(result, Err(e) if e == EAGAIN));
     // No thread: the data went with the failed call, unused.
     check!(out.drops.load(Acquire) == 1);
@@ -277,7 +274,7 @@ fn user_worker_wait_sleeps_until_woken_with_the_condition_true() -> Result {
         rounds: Atomic::new(0),
         ready: Atomic::new(false),
     }? Error);
-    let worker = NewUserWorker::new(c"vt-wait", init, wait_for_go)?.start();
+    let worker = new_user_worker!(c"vt-wait", init, wait_for_go)?.start();
     check!(wait_until(|| worker.data().rounds.load(Acquire) >= 1));
     // Asleep: a wake-up with the condition still false only makes it look again.
     worker.wake_up();

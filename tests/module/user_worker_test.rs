@@ -8,6 +8,9 @@
 //!
 //! - `UWT_CREATE` creates and starts a worker that waits, with [`WorkerContext::wait`], to be
 //!   poked or stopped, and counts the pokes it saw; it returns the worker's index in the file;
+//!   `UWT_CREATE_EXIT_DELAY` does the same with a worker named `exit-delay-uwt`, which a kernel
+//!   with `CONFIG_USER_WORKER_EXIT_DELAY_TEST` keeps alive 50 ms after it reported its exit, to
+//!   race the module's unload against it;
 //! - `UWT_TID(i)` returns its thread id, `UWT_RUNS(i)` the pokes it counted, `UWT_POKE(i)` pokes
 //!   and wakes it, `UWT_STOP(i)` stops it and returns once it has exited;
 //! - a worker whose process is killed returns from its wait, logs
@@ -15,7 +18,10 @@
 //! - `UWT_VHOST_KILL_INVERSION` makes a vhost task through the C ABI of
 //!   `<linux/sched/vhost_task.h>` whose kill handler takes a mutex that the file's release then
 //!   holds while it stops the task: the lock inversion that lockdep must report (on the Rust
-//!   implementation as on C's `exit_mutex`), not hang on.
+//!   implementation as on C's `exit_mutex`), not hang on;
+//! - `UWT_NESTED_STOP` makes a worker that, in its exit section, stops another worker made at
+//!   another call site, and returns once both have exited: each call site of
+//!   [`new_user_worker!`] has its own lock class, so lockdep must not report it.
 //!
 //! Built as a module, it is also the proof that the abstraction links from one.
 
@@ -31,7 +37,7 @@ use kernel::{
         atomic::{Acquire, Atomic, Full, Relaxed, Release},
         Completion, Mutex,
     },
-    task::user_worker::{NewUserWorker, UserWorker, Wait, WorkerContext},
+    task::user_worker::{new_user_worker, UserWorker, Wait, WorkerContext},
 };
 
 module! {
@@ -47,6 +53,8 @@ const UWT_RUNS: u32 = _IO(b'W' as u32, 3);
 const UWT_POKE: u32 = _IO(b'W' as u32, 4);
 const UWT_STOP: u32 = _IO(b'W' as u32, 5);
 const UWT_VHOST_KILL_INVERSION: u32 = _IO(b'W' as u32, 6);
+const UWT_CREATE_EXIT_DELAY: u32 = _IO(b'W' as u32, 7);
+const UWT_NESTED_STOP: u32 = _IO(b'W' as u32, 8);
 
 /// The most workers one open file holds.
 const MAX_WORKERS: usize = 256;
@@ -74,6 +82,35 @@ fn job(ctx: &WorkerContext<'_>, job: &Job) {
             }
         }
     }
+}
+
+/// What the outer worker of `UWT_NESTED_STOP` shares with its file: the inner worker.
+#[pin_data]
+struct Nest {
+    #[pin]
+    inner: Mutex<Option<UserWorker<Job>>>,
+}
+
+/// The function of the outer worker: stops the inner one inside an exit section, which waits for
+/// the inner worker's exit while it holds the outer one's exit map.
+fn stop_inner(ctx: &WorkerContext<'_>, nest: &Nest) {
+    ctx.exit_section(|| {
+        let inner = nest.inner.lock().take();
+        if let Some(w) = inner {
+            w.data().stop.store(true, Release);
+            w.wake_up();
+            drop(w);
+        }
+    });
+}
+
+/// The initialiser of a worker's [`Job`].
+fn new_job() -> impl PinInit<Job, Error> {
+    try_pin_init!(Job {
+        stop: Atomic::new(false),
+        pokes: Atomic::new(0),
+        runs: Atomic::new(0),
+    }? Error)
 }
 
 /// The vhost task of `UWT_VHOST_KILL_INVERSION`, kept as C keeps it.
@@ -120,19 +157,35 @@ impl WorkerFile {
         }
     }
 
-    fn create(&self) -> Result<isize> {
-        let init = try_pin_init!(Job {
-            stop: Atomic::new(false),
-            pokes: Atomic::new(0),
-            runs: Atomic::new(0),
-        }? Error);
+    fn create(&self, exit_delay: bool) -> Result<isize> {
         let mut workers = self.workers.lock();
         if workers.len() >= MAX_WORKERS {
             return Err(ENOSPC);
         }
-        let worker = NewUserWorker::new(c"uwt-worker", init, job)?.start();
+        let name = if exit_delay {
+            c"exit-delay-uwt"
+        } else {
+            c"uwt-worker"
+        };
+        let worker = new_user_worker!(name, new_job(), job)?.start();
         workers.push(Some(worker), GFP_KERNEL)?;
         Ok(workers.len() as isize - 1)
+    }
+
+    fn nested_stop() -> Result<isize> {
+        let inner = new_user_worker!(c"uwt-inner", new_job(), job)?.start();
+        let init = try_pin_init!(Nest {
+            inner <- new_mutex!(Some(inner)),
+        }? Error);
+        let outer = new_user_worker!(c"uwt-outer", init, stop_inner)?.start();
+        outer.wait_exited();
+        // The outer worker took the inner one, and dropped it once it had exited.
+        let taken = outer.data().inner.lock().is_none();
+        if taken {
+            Ok(0)
+        } else {
+            Err(EIO)
+        }
     }
 
     fn stop(&self, i: usize) -> Result<isize> {
@@ -211,7 +264,9 @@ impl MiscDevice for WorkerFile {
 
     fn ioctl(me: Pin<&WorkerFile>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
-            UWT_CREATE => me.create(),
+            UWT_CREATE => me.create(false),
+            UWT_CREATE_EXIT_DELAY => me.create(true),
+            UWT_NESTED_STOP => WorkerFile::nested_stop(),
             UWT_TID => me.worker(arg, |w| w.task().pid() as isize),
             UWT_RUNS => me.worker(arg, |w| w.data().runs.load(Acquire) as isize),
             UWT_POKE => me.worker(arg, |w| {

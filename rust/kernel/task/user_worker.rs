@@ -13,20 +13,27 @@
 //!
 //! The worker has no file table (`no_files`) and is invisible to ptrace (`CLONE_UNTRACED`).
 //!
-//! A worker is created inactive ([`NewUserWorker`]) so that the creator can finish setting up
-//! before anything runs, then [`NewUserWorker::start`] makes it a running [`UserWorker`]. It
-//! runs a function on data of type `T` that the handle and the worker share, in one allocation
-//! with the worker's own bookkeeping. The handle owns that allocation: dropping either handle
-//! waits until the worker's function has returned, then drops the data, in the dropping thread.
+//! A worker is created inactive, as a [`NewUserWorker`], so that its creator can finish setting
+//! up before anything runs; [`NewUserWorker::start`] makes it a running [`UserWorker`]. It runs
+//! a function on data of type `T` that the handle and the worker share, in one allocation with
+//! the worker's own bookkeeping, which the handle owns. Dropping the handle waits until the
+//! worker's function has returned, then drops the data in the dropping thread.
 //!
 //! The function gets a [`WorkerContext`]: the operations that only make sense on the worker
-//! itself. It sleeps with [`WorkerContext::wait`], which takes the worker's signals, and it
-//! must return once that reports that the process is exiting, or the process cannot finish
-//! dying.
+//! itself. It sleeps with [`WorkerContext::wait`], which takes the worker's signals, and it must
+//! return once that reports that the process is exiting, or the process cannot finish dying.
 //!
-//! All of this can be used from a module: the parts that call C functions which are not
-//! exported (`copy_process()`, `wake_up_new_task()`, `get_signal()`, `do_exit()`) are not
-//! generic, so they are compiled into this crate, whose symbols modules link against.
+//! Workers are created with [`new_user_worker!`], which gives the waits for the exit of the
+//! workers created at that call site a lockdep class of their own, as [`new_mutex!`] does for
+//! mutexes.
+//!
+//! All of this can be used from a module. The parts that call C functions which are not exported
+//! (`copy_process()`, `wake_up_new_task()`, `get_signal()`, `do_exit()`) are not generic, so they
+//! are compiled into this crate. So is the end of every worker: once its owner can see that the
+//! worker's function has returned, the worker runs only code of this crate, and the module that
+//! made it may be unloaded.
+//!
+//! [`new_mutex!`]: crate::sync::new_mutex
 //!
 //! # Examples
 //!
@@ -35,8 +42,8 @@
 //! ```
 //! use kernel::{
 //!     prelude::*,
-//!     sync::atomic::{Atomic, Acquire, Release},
-//!     task::user_worker::{NewUserWorker, Wait, WorkerContext},
+//!     sync::atomic::{Acquire, Atomic, Release},
+//!     task::user_worker::{new_user_worker, Wait, WorkerContext},
 //! };
 //!
 //! #[pin_data]
@@ -52,7 +59,7 @@
 //! }
 //!
 //! let data = try_pin_init!(Stop { stop: Atomic::new(false) }? Error);
-//! let worker = NewUserWorker::new(c"example", data, wait_for_stop)?.start();
+//! let worker = new_user_worker!(c"example", data, wait_for_stop)?.start();
 //! assert!(!worker.has_exited());
 //!
 //! worker.data().stop.store(true, Release);
@@ -68,14 +75,90 @@ use crate::{
     prelude::*,
     sync::{
         aref::ARef,
-        atomic::{Acquire, Atomic, Relaxed, Release},
+        atomic::{Acquire, Atomic, AtomicType, Relaxed, Release},
+        Completion, LockClassKey,
     },
     task::Task,
-    types::{NotThreadSafe, Opaque},
+    types::{ForeignOwnable, NotThreadSafe, Opaque},
 };
 // Later kernels' `kernel::str::CStr` is this very type; naming it keeps the source the same on
 // trees whose `kernel::str::CStr` is the crate's own.
-use core::{ffi::CStr, mem::ManuallyDrop, ptr, ptr::NonNull};
+use core::{ffi::CStr, ptr};
+
+/// Creates a [`NewUserWorker`] with a lockdep class of its own for the waits for its exit.
+///
+/// `new_user_worker!(name, data, func)` is [`NewUserWorker::new`] with a lock class key and name
+/// made at the call site: the workers made there share them, and no others do.
+///
+/// # Examples
+///
+/// Two call sites, two lock classes: a worker of one may wait for the exit of a worker of the
+/// other inside its exit section, which lockdep would report as recursive within one class.
+///
+/// ```
+/// use kernel::{
+///     prelude::*,
+///     sync::atomic::{Atomic, Relaxed},
+///     task::user_worker::{new_user_worker, WorkerContext},
+/// };
+///
+/// #[pin_data]
+/// struct Ran {
+///     ran: Atomic<bool>,
+/// }
+///
+/// fn run_once(_ctx: &WorkerContext<'_>, data: &Ran) {
+///     data.ran.store(true, Relaxed);
+/// }
+///
+/// let init = || try_pin_init!(Ran { ran: Atomic::new(false) }? Error);
+/// let first = new_user_worker!(c"first", init(), run_once)?.start();
+/// let second = new_user_worker!(c"second", init(), run_once)?.start();
+/// first.wait_exited();
+/// second.wait_exited();
+/// assert!(first.data().ran.load(Relaxed) && second.data().ran.load(Relaxed));
+/// # Ok::<(), Error>(())
+/// ```
+#[macro_export]
+macro_rules! new_user_worker {
+    ($name:expr, $data:expr, $func:expr $(,)?) => {
+        $crate::task::user_worker::NewUserWorker::new(
+            $name,
+            $data,
+            $func,
+            const {
+                match ::core::ffi::CStr::from_bytes_with_nul(
+                    ::core::concat!(::core::file!(), ":", ::core::line!(), "\0").as_bytes(),
+                ) {
+                    Ok(name) => name,
+                    Err(_) => ::core::panic!("a file name with a NUL in it"),
+                }
+            },
+            $crate::task::user_worker::StaticClassKey::pinned($crate::static_lock_class!()),
+        )
+    };
+}
+pub use new_user_worker;
+
+/// What [`static_lock_class!`](crate::static_lock_class) makes, as [`NewUserWorker::new`] takes
+/// it: later kernels make a pinned reference, earlier ones a plain one.
+#[doc(hidden)]
+pub trait StaticClassKey {
+    /// The key, pinned.
+    fn pinned(self) -> Pin<&'static LockClassKey>;
+}
+
+impl StaticClassKey for &'static LockClassKey {
+    fn pinned(self) -> Pin<&'static LockClassKey> {
+        Pin::static_ref(self)
+    }
+}
+
+impl StaticClassKey for Pin<&'static LockClassKey> {
+    fn pinned(self) -> Pin<&'static LockClassKey> {
+        self
+    }
+}
 
 /// The clone flags of a user worker.
 ///
@@ -87,76 +170,136 @@ const CLONE_FLAGS: u64 = (bindings::CLONE_FS
     | bindings::CLONE_THREAD
     | bindings::CLONE_SIGHAND) as u64;
 
-/// [`Header::state`]: created, not woken up yet.
-const CREATED: i32 = 0;
-/// Woken up by [`NewUserWorker::start`]: the function runs.
-const STARTED: i32 = 1;
-/// Woken up by dropping the [`NewUserWorker`]: the function is not called.
-const CANCELLED: i32 = 2;
-/// The function has returned, or was not called; the worker is about to exit.
-const EXITED: i32 = 3;
+/// Where a worker is in its life.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+enum State {
+    /// Created, not woken up yet.
+    Created,
+    /// Woken up by [`NewUserWorker::start`]: the function runs.
+    Started,
+    /// Woken up by dropping the [`NewUserWorker`]: the function is not called.
+    Cancelled,
+    /// The function has returned, or was not called; the worker is about to exit.
+    Exited,
+}
+
+// SAFETY: `State` is `repr(i32)`: it has the size and alignment of `i32`, and every `State`
+// transmuted to `i32` and back is the same `State`.
+unsafe impl AtomicType for State {
+    type Repr = i32;
+}
+
+/// The lockdep map that the owner's waits for a worker's exit acquire, and that the worker holds
+/// in its exit sections. It has no size without `CONFIG_LOCKDEP`, and is then never touched.
+#[pin_data]
+struct ExitMap {
+    #[pin]
+    map: Opaque<bindings::lockdep_map>,
+}
+
+// SAFETY: Lockdep keeps no thread affinity for a map.
+unsafe impl Send for ExitMap {}
+// SAFETY: Lockdep serialises what it does with a map itself.
+unsafe impl Sync for ExitMap {}
+
+impl ExitMap {
+    /// Initialises the map with lock class `key`, named `name`.
+    fn new(name: &'static CStr, key: Pin<&'static LockClassKey>) -> impl PinInit<Self> {
+        pin_init!(Self {
+            map <- Opaque::ffi_init(move |map| {
+                #[cfg(CONFIG_LOCKDEP)]
+                // SAFETY: `map` is valid for writes; the name and the key are static.
+                unsafe {
+                    bindings::lockdep_init_map(map, name.as_char_ptr(), key.as_ptr())
+                };
+                #[cfg(not(CONFIG_LOCKDEP))]
+                let _ = (map, name, key);
+            }),
+        })
+    }
+
+    /// Acquires the map, as a lock would be.
+    #[inline]
+    fn acquire(&self) {
+        #[cfg(CONFIG_LOCKDEP)]
+        // SAFETY: The map was initialised by `lockdep_init_map()`.
+        unsafe {
+            bindings::lock_map_acquire(self.map.get())
+        };
+    }
+
+    /// Releases the map, which this task acquired.
+    #[inline]
+    fn release(&self) {
+        #[cfg(CONFIG_LOCKDEP)]
+        // SAFETY: The map was initialised by `lockdep_init_map()`.
+        unsafe {
+            bindings::lock_map_release(self.map.get())
+        };
+    }
+}
 
 /// The part of a worker's allocation that does not depend on its data.
 ///
 /// It comes first in [`Shared`], so that the thread's entry point, which is not generic, can
 /// reach it through the pointer it is given.
-///
-/// # Invariants
-///
-/// `task` holds a reference to the worker's task from the time the handle is returned to its
-/// owner until the allocation is freed, and does not change in between.
 #[repr(C)]
-#[pin_data]
+#[pin_data(PinnedDrop)]
 struct Header {
     /// Runs the worker's function on its data: `run::<T>`.
     run: unsafe fn(*const Header),
-    /// The worker's task.
-    task: Option<ARef<Task>>,
-    /// [`CREATED`], then [`STARTED`] or [`CANCELLED`], then [`EXITED`].
-    state: Atomic<i32>,
+    state: Atomic<State>,
     /// Completed by the worker once it is done with the allocation.
     #[pin]
-    exited: Opaque<bindings::completion>,
-    /// Tells lockdep that the owner's wait for the exit waits for [`WorkerContext::exit_section`].
-    ///
-    /// It has no size without `CONFIG_LOCKDEP`.
+    exited: Completion,
     #[pin]
-    exit_map: Opaque<bindings::lockdep_map>,
+    exit_map: ExitMap,
+    /// The worker's task, of which this holds a reference.
+    task: ARef<Task>,
 }
 
 impl Header {
-    /// Initialises the header of a worker that runs `run`; its exit map by [`init_exit_map`],
-    /// which gives every worker's the one lock class.
-    fn new(run: unsafe fn(*const Header)) -> impl PinInit<Self> {
-        pin_init!(Self {
+    /// Initialises the header of a worker named `name` that runs `run`, and creates its thread.
+    fn new<'a>(
+        name: &'a CStr,
+        run: unsafe fn(*const Header),
+        class_name: &'static CStr,
+        key: Pin<&'static LockClassKey>,
+    ) -> impl PinInit<Self, Error> + 'a {
+        try_pin_init!(&this in Self {
             run,
-            task: None,
-            state: Atomic::new(CREATED),
-            // SAFETY: `slot` is valid for writes, and `init_completion()` initialises it.
-            exited <- Opaque::ffi_init(|slot| unsafe { bindings::init_completion(slot) }),
-            // SAFETY: `slot` is valid for writes.
-            exit_map <- Opaque::ffi_init(|slot| unsafe { init_exit_map(slot) }),
-        })
+            state: Atomic::new(State::Created),
+            exited <- Completion::new(),
+            exit_map <- ExitMap::new(class_name, key),
+            // Last: once the thread exists, nothing may fail.
+            task: create_worker(name, this.as_ptr())?,
+        }? Error)
+    }
+
+    /// Waits until the worker is done with the allocation.
+    fn wait_exited(&self) {
+        // Tells lockdep that this wait depends on every lock the worker takes in an exit
+        // section, as `flush_work()` does for a work item.
+        self.exit_map.acquire();
+        self.exit_map.release();
+        self.exited.wait_for_completion();
     }
 }
 
-/// Initialises `map` as a worker's exit map: every worker's is of one lock class, with one name.
-///
-/// Not inline: lockdep knows a class by its key, and warns ("found a different class ... with the
-/// same key") when a map of that key comes with another pointer to the name. The closures of
-/// [`Header::new`] are compiled into each crate that makes workers, each with its own copy of a
-/// string literal; this function, and so the name, is in the kernel crate only.
-///
-/// # Safety
-///
-/// `map` must be valid for writes.
-#[inline(never)]
-unsafe fn init_exit_map(map: *mut bindings::lockdep_map) {
-    let key = crate::static_lock_class!();
-    // SAFETY: The caller promises that `map` is valid for writes; the name is a static string
-    // and the key a static lock class. `lockdep_init_map()` initialises the map (or does nothing
-    // without lockdep).
-    unsafe { bindings::lockdep_init_map(map, c"user_worker_exit".as_char_ptr(), key.as_ptr()) }
+#[pinned_drop]
+impl PinnedDrop for Header {
+    fn drop(self: Pin<&mut Self>) {
+        // Only the owner changes the state from `Created`, and it is dropping the worker.
+        if self.state.load(Relaxed) == State::Created {
+            // Ordered before the worker's load by `wake_up_new_task()`.
+            self.state.store(State::Cancelled, Relaxed);
+            // SAFETY: A worker still `Created` has not been woken up, and the drop wakes it
+            // only this once.
+            unsafe { wake_up_new_worker(&self.task) };
+        }
+        self.wait_exited();
+    }
 }
 
 /// What the handle and the worker thread share: the worker's only allocation beyond its task.
@@ -172,80 +315,15 @@ struct Shared<T> {
     data: T,
 }
 
-/// The allocation of a worker, owned by its handle.
-///
-/// # Invariants
-///
-/// `ptr` comes from `KBox::into_raw()` of a pinned, initialised [`Shared<T>`] whose `header.task`
-/// is set, and it is freed only when this is dropped. Its worker thread reads it until it
-/// completes `header.exited`, and never after.
-struct Allocation<T> {
-    ptr: NonNull<Shared<T>>,
-}
-
-// SAFETY: The allocation may be freed from any thread, and `T` is `Send`.
-unsafe impl<T: Send + Sync> Send for Allocation<T> {}
-// SAFETY: Only shared references to the allocation are handed out, and `T` is `Sync`.
-unsafe impl<T: Send + Sync> Sync for Allocation<T> {}
-
-impl<T> Allocation<T> {
-    #[inline]
-    fn shared(&self) -> &Shared<T> {
-        // SAFETY: By the type invariant `ptr` is valid until `self` is dropped, and only shared
-        // references to it exist.
-        unsafe { self.ptr.as_ref() }
-    }
-
-    #[inline]
-    fn header(&self) -> &Header {
-        &self.shared().header
-    }
-
-    #[inline]
-    fn task(&self) -> &Task {
-        match &self.header().task {
-            Some(task) => task,
-            // By the type invariant `task` is set.
-            None => unreachable!(),
-        }
-    }
-
-    /// Waits until the worker is done with the allocation.
-    fn wait_exited(&self) {
-        let header = self.header();
-        // SAFETY: `exit_map` was initialised by `lockdep_init_map()`. Acquiring and releasing it
-        // tells lockdep that this wait depends on every lock the worker takes in an exit
-        // section, as `flush_work()` does for a work item.
-        unsafe {
-            bindings::lock_map_acquire(header.exit_map.get());
-            bindings::lock_map_release(header.exit_map.get());
-        }
-        // SAFETY: `exited` was initialised by `init_completion()`.
-        unsafe { bindings::wait_for_completion(header.exited.get()) };
-    }
-
-    /// Frees the allocation, dropping the data and the task reference.
-    ///
-    /// # Safety
-    ///
-    /// The worker must be done with the allocation: it has completed `exited`, or it never ran.
-    unsafe fn free(self) {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: By the type invariant `ptr` comes from `KBox::into_raw()`; the worker is done
-        // with it, and `this` is never used again.
-        drop(unsafe { KBox::from_raw(this.ptr.as_ptr()) });
-    }
-}
-
 /// Creates a worker thread for the allocation at `header`, not started yet.
 ///
 /// Not generic, so that modules can use it: `copy_process()` is not exported.
-fn create_worker(name: &CStr, header: *const Header) -> Result<ARef<Task>> {
+fn create_worker(name: &CStr, header: *mut Header) -> Result<ARef<Task>> {
     let mut args = bindings::kernel_clone_args {
         flags: CLONE_FLAGS,
         exit_signal: 0,
         fn_: Some(worker_entry),
-        fn_arg: header.cast_mut().cast(),
+        fn_arg: header.cast(),
         name: name.as_char_ptr(),
         ..pin_init::zeroed()
     };
@@ -274,52 +352,68 @@ unsafe fn wake_up_new_worker(task: &Task) {
     unsafe { bindings::wake_up_new_task(task.as_ptr()) };
 }
 
-/// The thread function of every user worker: runs its function, then exits.
+/// Wakes up `task` if it sleeps; does nothing to a task not woken up for the first time yet.
+#[inline]
+fn wake_up(task: &Task) {
+    // SAFETY: `task` is valid; `wake_up_process()` may be called on any task, in any state.
+    unsafe { bindings::wake_up_process(task.as_ptr()) };
+}
+
+/// The thread function of every user worker: runs its function, reports its exit, and exits.
 ///
-/// Not generic, so that modules can create workers: `do_exit()` is not exported.
+/// Not generic, so that modules can create workers: `do_exit()` is not exported. The exit is
+/// reported here, after the generic part has returned, so that the worker runs no code of the
+/// crate that created it once its owner may see it: the owner may then unload that module.
 ///
 /// # Safety
 ///
-/// `arg` must point to the [`Header`] of a [`Shared`] whose handle waits for `exited` before
+/// `arg` must point to the [`Header`] of a [`Shared`] whose owner waits for `exited` before
 /// freeing it, and this must be called once, in the worker created for it.
 unsafe extern "C" fn worker_entry(arg: *mut c_void) -> c_int {
     let header = arg.cast_const().cast::<Header>();
-    // SAFETY: `header` is valid until the worker completes `exited`, which `run` does last.
+    // SAFETY: `header` is valid until `exited` is completed below, and `run` is `run::<T>` for
+    // the `Shared<T>` that it heads.
     unsafe { ((*header).run)(header) };
-    // SAFETY: The worker is done with the allocation, and nothing of this frame needs dropping:
-    // `do_exit()` ends the thread for good.
+    // SAFETY: As above. The reference is last used by `complete_all()`, which touches the
+    // completion only under its lock, before the owner's wait can return and free it.
+    let header = unsafe { &*header };
+    // Pairs with the load in `UserWorker::has_exited`.
+    header.state.store(State::Exited, Release);
+    header.exited.complete_all();
+    #[cfg(CONFIG_USER_WORKER_EXIT_DELAY_TEST)]
+    // SAFETY: The test hook has no preconditions.
+    unsafe {
+        bindings::user_worker_exit_delay_test()
+    };
+    // SAFETY: Nothing of this frame needs dropping: `do_exit()` ends the thread for good.
     unsafe { bindings::do_exit(0) }
 }
 
-/// Runs the worker's function unless it was cancelled, then reports the worker as exited.
+/// Runs the worker's function unless the worker was cancelled.
 ///
 /// # Safety
 ///
-/// `header` must point to the header of a `Shared<T>` that stays valid until `exited` is
-/// completed, and this must be called once, in the worker created for it.
+/// `header` must point to the header of a `Shared<T>` that stays valid during the call.
 unsafe fn run<T>(header: *const Header) {
     // SAFETY: The caller promises that `header` heads a live `Shared<T>`; it is only read.
     let shared = unsafe { &*header.cast::<Shared<T>>() };
     // `wake_up_new_task()` orders the store of `start()` or of the drop before this.
-    if shared.header.state.load(Relaxed) == STARTED {
+    if shared.header.state.load(Relaxed) == State::Started {
+        // INVARIANT: This is the worker's thread, and `ctx` is gone before it exits.
         let ctx = WorkerContext {
             header: &shared.header,
             _not_send: NotThreadSafe,
         };
         (shared.func)(&ctx, &shared.data);
     }
-    // Pairs with the load in `UserWorker::has_exited`.
-    shared.header.state.store(EXITED, Release);
-    let exited = shared.header.exited.get();
-    // SAFETY: `exited` is initialised. Once it is completed, the handle may free the allocation:
-    // nothing of it is touched after this.
-    unsafe { bindings::complete_all(exited) };
 }
 
 /// A user worker that was created but has not run yet.
 ///
-/// Dropping it without [`start`](Self::start) is sound: the thread is then woken up only to
-/// exit without calling its function, and the drop returns once it has done so.
+/// Dropping it without [`start`](Self::start) is sound: the thread is then woken up only to exit
+/// without calling its function, and the drop returns once it has done so. Leaking it, with
+/// [`core::mem::forget`] or an [`into_raw`](Self::into_raw) that is never taken back, leaks a
+/// thread that never runs: its process can then neither exit nor `exec`.
 ///
 /// # Examples
 ///
@@ -327,7 +421,7 @@ unsafe fn run<T>(header: *const Header) {
 /// use kernel::{
 ///     prelude::*,
 ///     sync::atomic::{Atomic, Relaxed},
-///     task::user_worker::{NewUserWorker, WorkerContext},
+///     task::user_worker::{new_user_worker, WorkerContext},
 /// };
 ///
 /// #[pin_data]
@@ -342,12 +436,12 @@ unsafe fn run<T>(header: *const Header) {
 /// let init = || try_pin_init!(Count { n: Atomic::new(0) }? Error);
 ///
 /// // Dropped before it starts: the thread exits without calling `count`.
-/// let new = NewUserWorker::new(c"example", init(), count)?;
+/// let new = new_user_worker!(c"example", init(), count)?;
 /// assert_eq!(new.data().n.load(Relaxed), 0);
 /// drop(new);
 ///
 /// // Started: `count` runs once in the worker, then the worker exits.
-/// let worker = NewUserWorker::new(c"example", init(), count)?.start();
+/// let worker = new_user_worker!(c"example", init(), count)?.start();
 /// worker.wait_exited();
 /// assert_eq!(worker.data().n.load(Relaxed), 1);
 /// # Ok::<(), Error>(())
@@ -357,15 +451,14 @@ unsafe fn run<T>(header: *const Header) {
 ///
 /// The worker's task has not been passed to `wake_up_new_task()` yet.
 #[must_use = "dropping a new worker makes it exit unrun"]
-pub struct NewUserWorker<T: Send + Sync + 'static> {
-    alloc: Allocation<T>,
-}
+pub struct NewUserWorker<T: Send + Sync + 'static>(Pin<KBox<Shared<T>>>);
 
 impl<T: Send + Sync + 'static> NewUserWorker<T> {
-    /// Creates a user worker in the calling thread's process.
+    /// Creates a user worker in the calling thread's process; [`new_user_worker!`] calls this.
     ///
     /// The worker is named `name` (truncated to `TASK_COMM_LEN - 1` bytes). Once started, it runs
-    /// `func` on `data`, then exits.
+    /// `func` on `data`, then exits. The waits for its exit are of the lock class `key`, named
+    /// `class_name`.
     ///
     /// Fails with the error of `data`'s initialiser, `ENOMEM`, or that of `copy_process()`:
     /// `EAGAIN` at `RLIMIT_NPROC`, the thread limit or the pids controller's `pids.max`,
@@ -378,75 +471,51 @@ impl<T: Send + Sync + 'static> NewUserWorker<T> {
         name: &CStr,
         data: impl PinInit<T, Error>,
         func: fn(&WorkerContext<'_>, &T),
+        class_name: &'static CStr,
+        key: Pin<&'static LockClassKey>,
     ) -> Result<Self> {
-        let shared = KBox::pin_init(
-            try_pin_init!(Shared {
-                header <- Header::new(run::<T>),
-                func,
-                data <- data,
-            }? Error),
-            GFP_KERNEL,
-        )?;
-        // SAFETY: The allocation is never moved out of: it is freed in place.
-        let ptr = KBox::into_raw(unsafe { Pin::into_inner_unchecked(shared) });
-        // SAFETY: `ptr` is valid, and not shared with any thread yet.
-        let header = unsafe { ptr::addr_of_mut!((*ptr).header) };
-        match create_worker(name, header) {
-            Ok(task) => {
-                // SAFETY: The worker does not run until it is woken up, so nothing reads the
-                // header meanwhile.
-                unsafe { (*header).task = Some(task) };
-                // INVARIANT: `ptr` is initialised and its task is set; the worker has not been
-                // woken up.
-                Ok(Self {
-                    alloc: Allocation {
-                        // SAFETY: `KBox::into_raw()` never returns null.
-                        ptr: unsafe { NonNull::new_unchecked(ptr) },
-                    },
-                })
-            }
-            Err(e) => {
-                // SAFETY: No thread was created, so the allocation is ours alone.
-                drop(unsafe { KBox::from_raw(ptr) });
-                Err(e)
-            }
-        }
+        let init = try_pin_init!(Shared {
+            data <- data,
+            func,
+            // Last: the thread is created last.
+            header <- Header::new(name, run::<T>, class_name, key),
+        }? Error);
+        // INVARIANT: The worker was just created, and nothing has woken it up.
+        Ok(Self(KBox::pin_init(init, GFP_KERNEL)?))
     }
 
     /// Returns the worker's task.
     #[inline]
     pub fn task(&self) -> &Task {
-        self.alloc.task()
+        &self.0.header.task
     }
 
     /// Returns the data the worker shares with this handle.
     #[inline]
     pub fn data(&self) -> &T {
-        &self.alloc.shared().data
+        &self.0.data
     }
 
     /// Starts the worker: its function runs from now on.
     pub fn start(self) -> UserWorker<T> {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again, so the allocation is moved out once.
-        let alloc = unsafe { ptr::read(&this.alloc) };
+        let header = &self.0.header;
         // Ordered before the worker's load by `wake_up_new_task()`.
-        alloc.header().state.store(STARTED, Relaxed);
-        // SAFETY: By the type invariant the task has not been woken up, and `this` is consumed,
+        header.state.store(State::Started, Relaxed);
+        // SAFETY: By the type invariant the task has not been woken up, and `self` is consumed,
         // so it is woken up only this once.
-        unsafe { wake_up_new_worker(alloc.task()) };
-        // INVARIANT: The worker has been woken up and completes `exited` when it is done.
-        UserWorker { alloc }
+        unsafe { wake_up_new_worker(&header.task) };
+        // INVARIANT: The worker has been woken up.
+        UserWorker(self.0)
     }
 
-    /// Hands the worker over as a pointer to its data, for code that keeps it in C.
+    /// Hands the worker over as a pointer, for code that keeps it in C.
     ///
     /// The pointer owns the worker: [`NewUserWorker::from_raw`] takes it back.
+    #[must_use = "the pointer owns the worker, which is leaked unless it is taken back"]
     #[inline]
-    pub fn into_raw(self) -> *const T {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: The allocation is valid; it is only read here.
-        unsafe { ptr::addr_of!((*this.alloc.ptr.as_ptr()).data) }
+    pub fn into_raw(self) -> *mut c_void {
+        let ptr: *const c_void = self.0.into_foreign();
+        ptr.cast_mut()
     }
 
     /// Takes back a worker from [`NewUserWorker::into_raw`] or [`UserWorker::into_raw`]: as a
@@ -454,37 +523,20 @@ impl<T: Send + Sync + 'static> NewUserWorker<T> {
     ///
     /// # Safety
     ///
-    /// `data` must come from `into_raw()` of a worker of the same `T`, and be taken back only
+    /// `ptr` must come from `into_raw()` of a worker of the same `T`, and be taken back only
     /// once per `into_raw()`. No other call on the same worker may run concurrently.
-    pub unsafe fn from_raw(data: *const T) -> core::result::Result<Self, UserWorker<T>> {
-        // SAFETY: `data` points to the `data` field of a `Shared<T>`, as the caller promises.
-        let ptr = unsafe { data.byte_sub(core::mem::offset_of!(Shared<T>, data)) };
-        // INVARIANT: The caller hands back the ownership that `into_raw()` gave.
-        let alloc = Allocation {
-            // SAFETY: `ptr` is within an allocation, so it is not null.
-            ptr: unsafe { NonNull::new_unchecked(ptr.cast::<Shared<T>>().cast_mut()) },
-        };
-        // Only the owner changes the state from `CREATED`, and the caller owns the worker.
-        if alloc.header().state.load(Relaxed) == CREATED {
+    #[inline]
+    pub unsafe fn from_raw(ptr: *mut c_void) -> Result<Self, UserWorker<T>> {
+        // SAFETY: The caller promises that `ptr` comes from `into_foreign()` in `into_raw()`.
+        let shared = unsafe { <Pin<KBox<Shared<T>>>>::from_foreign(ptr) };
+        // Only the owner changes the state from `Created`, and the caller owns the worker.
+        if shared.header.state.load(Relaxed) == State::Created {
             // INVARIANT: The worker has not been woken up.
-            Ok(Self { alloc })
+            Ok(Self(shared))
         } else {
             // INVARIANT: The worker has been woken up.
-            Err(UserWorker { alloc })
+            Err(UserWorker(shared))
         }
-    }
-}
-
-impl<T: Send + Sync + 'static> Drop for NewUserWorker<T> {
-    fn drop(&mut self) {
-        // Ordered before the worker's load by `wake_up_new_task()`.
-        self.alloc.header().state.store(CANCELLED, Relaxed);
-        // SAFETY: By the type invariant the task has not been woken up; dropping the handle
-        // means it is woken up only this once.
-        unsafe { wake_up_new_worker(self.alloc.task()) };
-        self.alloc.wait_exited();
-        // SAFETY: The worker completed `exited`, and the allocation is not used after this.
-        unsafe { ptr::read(&self.alloc).free() };
     }
 }
 
@@ -501,8 +553,8 @@ impl<T: Send + Sync + 'static> Drop for NewUserWorker<T> {
 /// ```
 /// use kernel::{
 ///     prelude::*,
-///     sync::atomic::{Atomic, Acquire, Relaxed, Release},
-///     task::user_worker::{NewUserWorker, Wait, WorkerContext},
+///     sync::atomic::{Acquire, Atomic, Relaxed, Release},
+///     task::user_worker::{new_user_worker, Wait, WorkerContext},
 /// };
 ///
 /// #[pin_data]
@@ -518,7 +570,7 @@ impl<T: Send + Sync + 'static> Drop for NewUserWorker<T> {
 /// }
 ///
 /// let init = try_pin_init!(Job { go: Atomic::new(false), result: Atomic::new(0) }? Error);
-/// let worker = NewUserWorker::new(c"example", init, job)?.start();
+/// let worker = new_user_worker!(c"example", init, job)?.start();
 /// worker.data().go.store(true, Release);
 /// worker.wake_up();
 /// worker.wait_exited();
@@ -529,12 +581,9 @@ impl<T: Send + Sync + 'static> Drop for NewUserWorker<T> {
 ///
 /// # Invariants
 ///
-/// The worker's task has been woken up, and completes `exited` once it is done with the
-/// allocation.
+/// The worker's task has been woken up.
 #[must_use = "dropping a running worker waits for its function to return"]
-pub struct UserWorker<T: Send + Sync + 'static> {
-    alloc: Allocation<T>,
-}
+pub struct UserWorker<T: Send + Sync + 'static>(Pin<KBox<Shared<T>>>);
 
 impl<T: Send + Sync + 'static> UserWorker<T> {
     /// Returns the worker's task.
@@ -542,20 +591,20 @@ impl<T: Send + Sync + 'static> UserWorker<T> {
     /// The reference stays valid after the worker has exited.
     #[inline]
     pub fn task(&self) -> &Task {
-        self.alloc.task()
+        &self.0.header.task
     }
 
     /// Returns the data the worker shares with this handle.
     #[inline]
     pub fn data(&self) -> &T {
-        &self.alloc.shared().data
+        &self.0.data
     }
 
     /// Wakes the worker up if it is asleep in [`WorkerContext::wait`], to look at its condition
     /// again.
     #[inline]
     pub fn wake_up(&self) {
-        self.task().wake_up();
+        wake_up(self.task());
     }
 
     /// Waits until the worker's function has returned.
@@ -564,56 +613,40 @@ impl<T: Send + Sync + 'static> UserWorker<T> {
     /// [`WorkerContext::exit_section`]: holding one of them here is reported, not hung.
     #[inline]
     pub fn wait_exited(&self) {
-        self.alloc.wait_exited();
+        self.0.header.wait_exited();
     }
 
     /// Returns whether the worker's function has returned.
     #[inline]
     #[must_use]
     pub fn has_exited(&self) -> bool {
-        // Pairs with the store in `run`.
-        self.alloc.header().state.load(Acquire) == EXITED
+        // Pairs with the store in `worker_entry`.
+        self.0.header.state.load(Acquire) == State::Exited
     }
 
-    /// Hands the worker over as a pointer to its data, for code that keeps it in C.
+    /// Hands the worker over as a pointer, for code that keeps it in C.
     ///
     /// The pointer owns the worker: [`NewUserWorker::from_raw`] takes it back.
+    #[must_use = "the pointer owns the worker, which is leaked unless it is taken back"]
     #[inline]
-    pub fn into_raw(self) -> *const T {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: The allocation is valid; it is only read here.
-        unsafe { ptr::addr_of!((*this.alloc.ptr.as_ptr()).data) }
+    pub fn into_raw(self) -> *mut c_void {
+        let ptr: *const c_void = self.0.into_foreign();
+        ptr.cast_mut()
     }
 
     /// Wakes up the worker of a pointer from `into_raw()` without taking it back.
     ///
     /// # Safety
     ///
-    /// `data` must come from `into_raw()` of a worker of the same `T` that has not been taken
+    /// `ptr` must come from `into_raw()` of a worker of the same `T` that has not been taken
     /// back yet, and must not be taken back while this runs. The worker need not be started: a
     /// wake-up before the start does nothing.
     #[inline]
-    pub unsafe fn wake_up_raw(data: *const T) {
-        // SAFETY: `data` points to the `data` field of a live `Shared<T>`, as the caller
-        // promises, whose header is not changed meanwhile.
-        let shared = unsafe {
-            &*data
-                .byte_sub(core::mem::offset_of!(Shared<T>, data))
-                .cast::<Shared<T>>()
-        };
-        match &shared.header.task {
-            // A task not woken up yet is in `TASK_NEW`, which a wake-up leaves alone.
-            Some(task) => task.wake_up(),
-            None => unreachable!(),
-        }
-    }
-}
-
-impl<T: Send + Sync + 'static> Drop for UserWorker<T> {
-    fn drop(&mut self) {
-        self.alloc.wait_exited();
-        // SAFETY: The worker completed `exited`, and the allocation is not used after this.
-        unsafe { ptr::read(&self.alloc).free() };
+    pub unsafe fn wake_up_raw(ptr: *mut c_void) {
+        // SAFETY: The caller promises that `ptr` comes from `into_foreign()` in `into_raw()`,
+        // and that the worker stays owned by it meanwhile.
+        let shared = unsafe { <Pin<KBox<Shared<T>>>>::borrow(ptr) };
+        wake_up(&shared.header.task);
     }
 }
 
@@ -641,7 +674,7 @@ pub enum Wait {
 ///
 /// ```
 /// use kernel::{prelude::*, sync::atomic::{Acquire, Atomic, Full, Relaxed, Release}};
-/// use kernel::task::user_worker::{NewUserWorker, Wait, WorkerContext};
+/// use kernel::task::user_worker::{new_user_worker, Wait, WorkerContext};
 ///
 /// #[pin_data]
 /// struct Requests {
@@ -670,7 +703,7 @@ pub enum Wait {
 ///     handled: Atomic::new(0),
 ///     stop: Atomic::new(false),
 /// }? Error);
-/// let worker = NewUserWorker::new(c"example", init, serve)?.start();
+/// let worker = new_user_worker!(c"example", init, serve)?.start();
 /// worker.data().pending.fetch_add(2, Full);
 /// worker.data().stop.store(true, Release);
 /// worker.wake_up();
@@ -693,9 +726,7 @@ impl WorkerContext<'_> {
     /// Returns the worker's task, which is the current task.
     #[inline]
     pub fn task(&self) -> &Task {
-        // SAFETY: By the type invariant the current task is the worker, which exits only after
-        // `self` is gone; the returned reference cannot outlive `self`.
-        unsafe { &*Task::current_raw().cast::<Task>() }
+        &self.header.task
     }
 
     /// Returns whether the worker has a signal to take with [`get_signal`](Self::get_signal).
@@ -737,6 +768,22 @@ impl WorkerContext<'_> {
         unsafe { bindings::__set_current_state(bindings::TASK_RUNNING) };
     }
 
+    /// Takes the pending signals, and unless the process is exiting, sets the worker's state to
+    /// `TASK_INTERRUPTIBLE`; returns whether the process is exiting. Not generic, so that it is
+    /// compiled here, with what it calls, once.
+    fn prepare_to_wait(&self) -> bool {
+        if self.signal_pending() && self.get_signal() {
+            return true;
+        }
+        // SAFETY: Setting the current task's own state has no preconditions. It comes with a
+        // full barrier (`smp_store_mb()`) between the store of the state and the loads of the
+        // condition, which pairs with the one that `try_to_wake_up()` has between the waker's
+        // stores and its load of the state (`smp_mb__after_spinlock()`): either the condition
+        // sees the waker's stores, or the waker sees this state and wakes us.
+        unsafe { bindings::set_current_state(bindings::TASK_INTERRUPTIBLE) };
+        false
+    }
+
     /// Sleeps until `condition` returns `true`, or until the process is exiting.
     ///
     /// Each round takes the worker's pending signals first ([`get_signal`](Self::get_signal)),
@@ -752,21 +799,15 @@ impl WorkerContext<'_> {
     /// Like every function of the safe API that sleeps (`Mutex::lock`, `CondVar::wait`), it must
     /// not be called in atomic context, for example with a `SpinLockGuard` or an `rcu::Guard`
     /// alive. The type system does not prevent that. The kernel reports it ("scheduling while
-    /// atomic", and `might_sleep()` under `CONFIG_DEBUG_ATOMIC_SLEEP`), but it is not always
-    /// only a bug: under non-preemptible RCU, sleeping with an `rcu::Guard` alive lets the grace
-    /// period end, and the references the guard protects dangle. `CondVar::wait` has the same
-    /// hole.
+    /// atomic", and `might_sleep()` under `CONFIG_DEBUG_ATOMIC_SLEEP`). Under non-preemptible
+    /// RCU, sleeping with an `rcu::Guard` alive also lets the grace period end, and the
+    /// references the guard protects dangle: undefined behaviour that safe code can reach.
+    /// `CondVar::wait` has the same hole.
     pub fn wait(&self, mut condition: impl FnMut() -> bool) -> Wait {
         loop {
-            if self.signal_pending() && self.get_signal() {
+            if self.prepare_to_wait() {
                 return Wait::Exiting;
             }
-            // SAFETY: Setting the current task's own state has no preconditions. It comes with
-            // a full barrier (`smp_store_mb()`) between the store of the state and the loads of
-            // the condition, which pairs with the one that `try_to_wake_up()` has between the
-            // waker's stores and its load of the state (`smp_mb__after_spinlock()`): either the
-            // condition sees the waker's stores, or the waker sees this state and wakes us.
-            unsafe { bindings::set_current_state(bindings::TASK_INTERRUPTIBLE) };
             if condition() {
                 self.set_running();
                 return Wait::Ready;
@@ -789,11 +830,9 @@ impl WorkerContext<'_> {
     /// item, instead of hanging once they meet.
     #[inline]
     pub fn exit_section<R>(&self, f: impl FnOnce() -> R) -> R {
-        // SAFETY: `exit_map` was initialised by `lockdep_init_map()`, and is released below.
-        unsafe { bindings::lock_map_acquire(self.header.exit_map.get()) };
+        self.header.exit_map.acquire();
         let r = f();
-        // SAFETY: Acquired above, by this task.
-        unsafe { bindings::lock_map_release(self.header.exit_map.get()) };
+        self.header.exit_map.release();
         r
     }
 }

@@ -35,7 +35,7 @@ part_clippy() {
 	}
 	# Ours are kernel/vhost_task_rs and what link-tree.sh links into rust/kernel; the
 	# kernel crate's own code is upstream's to lint.
-	if grep -E '^ *--> .*(vhost_task_rs/|task/user_worker\.rs|sync/(aref|atomic|completion)\.rs|kernel/(miscdevice|fs|pin_init_backport|str_backport)\.rs|task\.rs)' \
+	if grep -E '^ *--> .*(vhost_task_rs/|task/user_worker\.rs|sync/(aref|atomic|completion)\.rs|kernel/(miscdevice|fs|pin_init_backport|str_backport|task_backport|types_backport)\.rs|task\.rs)' \
 		"$BUILD/log/clippy.log" >/dev/null; then
 		grep -v '^make' "$BUILD/log/clippy.log" >&2
 		return 1
@@ -61,8 +61,13 @@ part_checkpatch() {
 
 # The doc examples of the vhost crate, which the kernel's doctests do not run, are the same as
 # their twins in the KUnit cases, which do run.
+# The rst page of the abstraction shows the example of its module's documentation, which runs as
+# a doctest; and no page names an item of the abstraction or of the vhost crate that is gone.
 part_doc-examples() {
-	python3 "$ROOT/scripts/doc-examples.py" "$ROOT/src/vhost_task.rs" "$ROOT/tests/kunit/rust_cases.rs"
+	python3 "$ROOT/scripts/doc-examples.py" "$ROOT/src/vhost_task.rs" "$ROOT/tests/kunit/rust_cases.rs" &&
+		python3 "$ROOT/scripts/doc-examples.py" --rst "$ROOT/Documentation/rust/user_worker.rst" \
+			"$ROOT/rust/kernel/task/user_worker.rs" &&
+		python3 "$ROOT/scripts/doc-names.py" "$ROOT" "$KDIR"
 }
 
 # In the Rust kernel's build directory, whose objects rustdoc leaves alone (its pages go to

@@ -4,6 +4,7 @@
 # incrementally, in its own directory under build/:
 #   rust   base + test fragments, Rust vhost_task   -> build/bzImage
 #   c      the same with the C vhost_task           -> build/bzImage-c
+#          (first built from a copy of the rust directory, see below)
 #   debug  rust + lockdep/KASAN/kmemleak            -> build/bzImage-debug
 #   debug-c  the same with the C vhost_task          -> build/bzImage-debug-c
 #            (for scripts/fault-diff.sh and 'STRESS_IMAGE=build/bzImage-debug-c make stress')
@@ -34,10 +35,33 @@ need "$(llvm_tool clang)" "$(llvm_tool ld.lld)" "$(llvm_tool llvm-ar)" flex biso
 "$ROOT/scripts/link-tree.sh"
 
 obj=$(objdir "$variant")
-mkdir -p "$obj"
 # One build of a directory at a time: a second one waits here for the first.
 exec 9>"$obj.lock"
 flock 9
+# A C variant differs from its Rust twin by CONFIG_VHOST_TASK_RUST alone. Built for the first
+# time, it starts as a copy of the twin's built directory: Kbuild then rebuilds only what that
+# symbol and the directory's path change (the Rust crates, vhost_task, the links), not the C
+# of the whole kernel.
+case $variant in
+c) twin=$(objdir rust) ;;
+debug-c) twin=$(objdir debug) ;;
+*) twin= ;;
+esac
+if [ -n "$twin" ] && [ ! -f "$obj/vmlinux" ] && [ -f "$twin/vmlinux" ]; then
+	stage "starting the $variant kernel from a copy of ${twin#"$ROOT"/}"
+	(
+		flock 8
+		rm -rf "$obj"
+		cp -a --reflink=auto "$twin" "$obj.tmp"
+		rm -f "$obj.tmp/.vhost-task-rs-config" "$obj.tmp"/*.log
+		# The commands Kbuild saved name the directory (objtool's, the Rust crates'): as the
+		# copy's, they are unchanged, and do not make it rebuild what they built.
+		grep -rlIZ --include='*.cmd' "$twin" "$obj.tmp" |
+			xargs -0 -r sed -i "s#$twin\([/ :\"']\|\$\)#$obj\1#g"
+		mv "$obj.tmp" "$obj"
+	) 8>"$twin.lock"
+fi
+mkdir -p "$obj"
 [ ! -f "$ROOT/configs/tree-$TREE.config" ] || frags+=("tree-$TREE")
 files=()
 for f in "${frags[@]}"; do files+=("$ROOT/configs/$f.config"); done

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # 'make bench': the Rust and the C kernel side by side, on each tree. Each round
-# boots, for every tree and clock, the Rust kernel, then the C one, from the same
-# initramfs; each boot runs the KUnit suite vt_bench (when the kernel has it),
-# then 'vhost-e2e bench', then (in the clocks of BENCH_VNT_CLOCKS) upstream's
+# boots, for every tree and clock, both kernels from the same initramfs: Rust
+# then C in odd rounds, C then Rust in even ones, so that a drift within a round
+# favours neither. Each boot runs the KUnit suite vt_bench (when the kernel has
+# it), then 'vhost-e2e bench', then (in the clocks of BENCH_VNT_CLOCKS) upstream's
 # tools/virtio/vhost_net_test of that tree. scripts/bench-report.py turns the
 # figures into build/bench/table.md and build/bench/ratios.png.
 #
@@ -131,7 +132,7 @@ built_with() {
 	fi
 }
 {
-	echo "# $rounds rounds, Rust then C, trees: $trees, clocks: $clocks"
+	echo "# $rounds rounds, Rust then C in odd rounds and C then Rust in even ones, trees: $trees, clocks: $clocks"
 	echo "# vhost-e2e bench cycles=$cycles frames=$frames owners=$owners"
 	echo "# vt_bench ${kunit:-with its defaults}"
 	[ -z "$vnt_clocks" ] ||
@@ -155,6 +156,8 @@ built_with() {
 missing_kunit=0
 start=$SECONDS
 for r in $(seq 1 "$rounds"); do
+	order="rust c"
+	[ $((r % 2)) = 1 ] || order="c rust"
 	for t in $trees; do
 		use_tree "$t"
 		for clock in $clocks; do
@@ -164,7 +167,7 @@ for r in $(seq 1 "$rounds"); do
 			case " $vnt_clocks " in
 			*" $clock "*) args+=("vnt=${vnt[$t]}" "vnt_bufs=$vnt_bufs") ;;
 			esac
-			for v in rust c; do
+			for v in $order; do
 				stage "bench round $r/$rounds, Linux $t, $clock clock: $v kernel"
 				log=$BUILD/log/bench-$t-$clock-$v-$r.log
 				if ! "$ROOT/scripts/vm.sh" --image "$(image $v)" --timeout 3600 --log "$log" \
@@ -197,7 +200,7 @@ for r in $(seq 1 "$rounds"); do
 			*" $clock "*) [ "$vnt_control" = 1 ] || continue ;;
 			*) continue ;;
 			esac
-			for v in rust c; do
+			for v in $order; do
 				stage "bench round $r/$rounds, Linux $t, $clock clock: $v kernel, vhost_net_test with vhost's kthread"
 				log=$BUILD/log/bench-$t-$clock-$v-$r-kthread.log
 				if ! "$ROOT/scripts/vm.sh" --image "$(image $v)" --timeout 3600 --log "$log" \

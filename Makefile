@@ -14,7 +14,8 @@ SHELL := /bin/bash
 S := scripts
 
 .PHONY: all help setup tree kernel kernel-c kernel-debug kernel-debug-c run test kunit kunit-c \
-	kunit-both e2e e2e-c test-debug stress modversions bench check patches clean distclean
+	kunit-both e2e e2e-c test-debug stress modversions bench bench-quick check patches clean \
+	distclean
 
 all: kernel
 
@@ -31,6 +32,8 @@ help:
 	@echo '                  STRESS_SCALE=0.1 for the short version)'
 	@echo 'make modversions  the 7.3 kernel with MODVERSIONS (gendwarfksyms) and its module cases'
 	@echo 'make bench        the C and Rust kernels side by side, on both trees; BENCH_DOC=1 updates BENCHMARKS.md'
+	@echo 'make bench-quick  the same, vt_bench only, icount, one tree (TREE=), 3 rounds, about 1.5 min'
+	@echo '                  once the kernels are built (BENCH_QUICK=1 make bench is the same)'
 	@echo 'make check        rustfmt, clippy, checkpatch, rustdoc, htmldocs'
 	@echo 'make patches      the series per tree as a b4 prep branch, its mails in build/patches/TREE,'
 	@echo '                  checked: b4 prep --check, git am, checkpatch --strict, each patch builds,'
@@ -92,11 +95,15 @@ stress: setup
 modversions: setup
 	@$(S)/test.sh build-modv-7.3 e2e-modv-7.3
 
-# Both trees, their four kernels built first; with TREE= or KDIR=, that tree only.
+# Both trees, their four kernels built first; with TREE= or KDIR=, or BENCH_QUICK=1 (one tree),
+# that tree only.
 bench: setup
 	@$(S)/build-kernel.sh rust && $(S)/build-kernel.sh c
-	@$(if $(TREE)$(KDIR),:,TREE=7.3 $(S)/build-kernel.sh rust && TREE=7.3 $(S)/build-kernel.sh c)
+	@$(if $(TREE)$(KDIR)$(filter 1,$(BENCH_QUICK)),:,TREE=7.3 $(S)/build-kernel.sh rust && TREE=7.3 $(S)/build-kernel.sh c)
 	@$(S)/bench.sh
+
+bench-quick:
+	@BENCH_QUICK=1 $(MAKE) --no-print-directory bench
 
 check: tree
 	@$(S)/check.sh

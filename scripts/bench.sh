@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # 'make bench': the Rust and the C kernel side by side, on each tree. Each round
-# boots, for every tree and clock, the Rust kernel, then the C one, from the same
-# initramfs; each boot runs the KUnit suite vt_bench (when the kernel has it),
-# then 'vhost-e2e bench', then (in the clocks of BENCH_VNT_CLOCKS) upstream's
+# boots, for every tree and clock, both kernels from the same initramfs: Rust
+# then C in odd rounds, C then Rust in even ones, so that a drift within a round
+# favours neither. Each boot runs the KUnit suite vt_bench (when the kernel has
+# it), then 'vhost-e2e bench', then (in the clocks of BENCH_VNT_CLOCKS) upstream's
 # tools/virtio/vhost_net_test of that tree. scripts/bench-report.py turns the
 # figures into build/bench/table.md and build/bench/ratios.png.
 #
 # It boots copies of the images that are there, taken when it starts; 'make bench' builds
 # them first.
 #
+# A quick run to iterate with, 'make bench-quick' or BENCH_QUICK=1 scripts/bench.sh: vt_bench
+# only, icount only, one tree (TREE=, default 6.12), 3 rounds, no vhost_net_test, and the
+# same kind of table, in about 1.5 minutes on this project's 2-core machines (6 boots; 91 s
+# for 6.12 beside a kernel build, which slows the boots but not the icount figures).
+#
 # Settings, from the environment:
+#   BENCH_QUICK=1             the quick run above; BENCH_ROUNDS and BENCH_KUNIT still apply,
+#                             the other settings do not
 #   BENCH_TREES="6.12 7.3"    trees; default: both, or the one TREE= or KDIR= names
 #   BENCH_ROUNDS=5            rounds (each boots every kernel once per tree and clock)
 #   BENCH_CLOCKS="icount wall"  guest clocks: icount (scripts/vm.sh --icount:
@@ -44,13 +52,31 @@ vnt_clocks=${BENCH_VNT_CLOCKS-icount}
 vnt_bufs=${BENCH_VNT_BUFS:-1048576}
 vnt_control=${BENCH_VNT_CONTROL:-0}
 vnt_control_bufs=${BENCH_VNT_CONTROL_BUFS:-262144}
+quick=${BENCH_QUICK:-0}
 if [ -n "${BENCH_TREES:-}" ]; then
 	trees=$BENCH_TREES
-elif [ -n "$explicit_tree" ]; then
+elif [ -n "$explicit_tree" ] || [ "$quick" = 1 ]; then
 	trees=$TREE
 else
 	trees=${SUPPORTED_TREES[*]}
 fi
+case $quick in
+0) ;;
+1)
+	[ "${BENCH_DOC:-0}" != 1 ] ||
+		die "bench: a quick run (BENCH_QUICK=1) does not go into BENCHMARKS.md"
+	[ "$(wc -w <<<"$trees")" = 1 ] ||
+		die "bench: a quick run (BENCH_QUICK=1) takes one tree, not '$trees' (TREE=, BENCH_TREES=)"
+	rounds=${BENCH_ROUNDS:-3}
+	clocks=icount
+	vnt_clocks=
+	vnt_control=0
+	# 'vhost-e2e bench' echoes the KTAP lines of vt_bench: it runs, as little as it can, and
+	# its own figures are not kept.
+	cycles=1 frames=1 owners=1
+	;;
+*) die "bench: BENCH_QUICK=$quick is neither 0 nor 1" ;;
+esac
 for n in "$rounds" "$cycles" "$frames" "$owners" "$vnt_bufs" "$vnt_control_bufs"; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || die "bench: '$n' is not a positive number (BENCH_* settings)"
 done
@@ -131,8 +157,12 @@ built_with() {
 	fi
 }
 {
-	echo "# $rounds rounds, Rust then C, trees: $trees, clocks: $clocks"
-	echo "# vhost-e2e bench cycles=$cycles frames=$frames owners=$owners"
+	echo "# $rounds rounds, Rust then C in odd rounds and C then Rust in even ones, trees: $trees, clocks: $clocks"
+	if [ "$quick" = 1 ]; then
+		echo "# quick run (BENCH_QUICK=1): vt_bench only"
+	else
+		echo "# vhost-e2e bench cycles=$cycles frames=$frames owners=$owners"
+	fi
 	echo "# vt_bench ${kunit:-with its defaults}"
 	[ -z "$vnt_clocks" ] ||
 		echo "# upstream's tools/virtio/vhost_net_test of each tree, $vnt_bufs buffers each way, in clocks: $vnt_clocks"
@@ -155,6 +185,8 @@ built_with() {
 missing_kunit=0
 start=$SECONDS
 for r in $(seq 1 "$rounds"); do
+	order="rust c"
+	[ $((r % 2)) = 1 ] || order="c rust"
 	for t in $trees; do
 		use_tree "$t"
 		for clock in $clocks; do
@@ -164,7 +196,7 @@ for r in $(seq 1 "$rounds"); do
 			case " $vnt_clocks " in
 			*" $clock "*) args+=("vnt=${vnt[$t]}" "vnt_bufs=$vnt_bufs") ;;
 			esac
-			for v in rust c; do
+			for v in $order; do
 				stage "bench round $r/$rounds, Linux $t, $clock clock: $v kernel"
 				log=$BUILD/log/bench-$t-$clock-$v-$r.log
 				if ! "$ROOT/scripts/vm.sh" --image "$(image $v)" --timeout 3600 --log "$log" \
@@ -176,8 +208,9 @@ for r in $(seq 1 "$rounds"); do
 				if grep -E '^KTAP +not ok ' "$log" >&2; then
 					die "vt_bench failed on the $v kernel of $t, $clock clock (log: $log)"
 				fi
-				sed -n "s/^BENCH \([a-z0-9_]*\) \(-\{0,1\}[0-9.]*\) \(.*\)/$t $r $clock $v \1 \2 \3/p" \
-					"$log" >>"$data"
+				[ "$quick" = 1 ] ||
+					sed -n "s/^BENCH \([a-z0-9_]*\) \(-\{0,1\}[0-9.]*\) \(.*\)/$t $r $clock $v \1 \2 \3/p" \
+						"$log" >>"$data"
 				k=$(sed -n "s/^KTAP *# \([a-z0-9_]*\) \(-\{0,1\}[0-9.]*\) \([A-Za-z/]*\)$/$t $r $clock $v vt_bench.\1 \2 \3/p" "$log")
 				if [ "$r" = 1 ]; then
 					if [ "$v" = rust ] && [ "$t" = "${trees%% *}" ]; then
@@ -189,6 +222,8 @@ for r in $(seq 1 "$rounds"); do
 				fi
 				if [ -n "$k" ]; then
 					echo "$k" >>"$data"
+				elif [ "$quick" = 1 ]; then
+					die "no vt_bench figures from the $v kernel of $t, and a quick run measures nothing else: it lacks CONFIG_VHOST_TASK_BENCH (configs/test.config; rebuild it) (log: $log)"
 				else
 					missing_kunit=1
 				fi
@@ -197,7 +232,7 @@ for r in $(seq 1 "$rounds"); do
 			*" $clock "*) [ "$vnt_control" = 1 ] || continue ;;
 			*) continue ;;
 			esac
-			for v in rust c; do
+			for v in $order; do
 				stage "bench round $r/$rounds, Linux $t, $clock clock: $v kernel, vhost_net_test with vhost's kthread"
 				log=$BUILD/log/bench-$t-$clock-$v-$r-kthread.log
 				if ! "$ROOT/scripts/vm.sh" --image "$(image $v)" --timeout 3600 --log "$log" \
@@ -223,4 +258,6 @@ if [ "${BENCH_DOC:-0}" = 1 ]; then
 	doc=(--doc "$ROOT/BENCHMARKS.md" --doc-chart "$ROOT/docs/benchmarks.png")
 fi
 "$py" "$ROOT/scripts/bench-report.py" "$data" "$out" "${doc[@]}"
-info "$((SECONDS - start)) s; chart $out/ratios.png, table $out/table.md, figures $data"
+chart=
+[ ! -f "$out/ratios.png" ] || chart="chart $out/ratios.png, "
+info "$((SECONDS - start)) s; ${chart}table $out/table.md, figures $data"

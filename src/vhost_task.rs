@@ -27,6 +27,7 @@
 //! `tests/kunit/rust_cases.rs`, which `scripts/check.sh doc-examples` keeps the same as here.
 
 use crate::compat::init_value;
+use core::cell::Cell;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::task::user_worker::{new_user_worker, NewUserWorker, UserWorker, Wait, WorkerContext};
@@ -215,11 +216,15 @@ impl<W: VhostWork> Drop for VhostTask<W> {
 
 /// The worker's loop, `vhost_task_fn()` of the C implementation.
 fn worker_loop<W: VhostWork>(ctx: &WorkerContext<'_>, shared: &VhostShared<W>) {
-    let stopped = || shared.end.load(Relaxed) == STOPPED;
+    let stopped = Cell::new(false);
     // Signals first, then `TASK_INTERRUPTIBLE`, then the stop and the work; again at once while
     // the work did some.
-    while ctx.wait(|| stopped() || ctx.exit_section(|| shared.work.run(ctx))) == Wait::Ready {
-        if stopped() {
+    let stop_or_work = || {
+        stopped.set(shared.end.load(Relaxed) == STOPPED);
+        stopped.get() || ctx.exit_section(|| shared.work.run(ctx))
+    };
+    while ctx.wait(stop_or_work) == Wait::Ready {
+        if stopped.get() {
             return;
         }
     }

@@ -8,7 +8,8 @@ impl Task {
     /// Returns the `struct task_struct` that this is.
     #[inline]
     pub fn as_ptr(&self) -> *mut bindings::task_struct {
-        self.0.get()
+        // CAST: `Task` is a `repr(transparent)` wrapper of `struct task_struct`.
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 
     /// Returns the current task's `struct task_struct`: what is done with it is the caller's

@@ -83,12 +83,13 @@ use crate::{
 };
 // Later kernels' `kernel::str::CStr` is this very type; naming it keeps the source the same on
 // trees whose `kernel::str::CStr` is the crate's own.
-use core::{ffi::CStr, ptr};
+use core::{ffi::CStr, ptr, ptr::NonNull};
 
 /// Creates a [`NewUserWorker`] with a lockdep class of its own for the waits for its exit.
 ///
-/// `new_user_worker!(name, data, func)` is [`NewUserWorker::new`] with a lock class key and name
-/// made at the call site: the workers made there share them, and no others do.
+/// `new_user_worker!(name, data, func)` is [`NewUserWorker::new`] with a lock class key made at
+/// the call site, named `user_worker_exit:<module path>:<line>`: the workers made there share
+/// it, and no others do.
 ///
 /// # Examples
 ///
@@ -126,14 +127,13 @@ macro_rules! new_user_worker {
             $name,
             $data,
             $func,
-            const {
-                match ::core::ffi::CStr::from_bytes_with_nul(
-                    ::core::concat!(::core::file!(), ":", ::core::line!(), "\0").as_bytes(),
-                ) {
-                    Ok(name) => name,
-                    Err(_) => ::core::panic!("a file name with a NUL in it"),
-                }
-            },
+            ::core::concat!(
+                "user_worker_exit:",
+                ::core::module_path!(),
+                ":",
+                ::core::line!(),
+                "\0"
+            ),
             $crate::task::user_worker::StaticClassKey::pinned($crate::static_lock_class!()),
         )
     };
@@ -149,12 +149,14 @@ pub trait StaticClassKey {
 }
 
 impl StaticClassKey for &'static LockClassKey {
+    #[inline]
     fn pinned(self) -> Pin<&'static LockClassKey> {
         Pin::static_ref(self)
     }
 }
 
 impl StaticClassKey for Pin<&'static LockClassKey> {
+    #[inline]
     fn pinned(self) -> Pin<&'static LockClassKey> {
         self
     }
@@ -174,12 +176,10 @@ const CLONE_FLAGS: u64 = (bindings::CLONE_FS
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
 enum State {
-    /// Created, not woken up yet.
+    /// Not started: woken up, if at all, by dropping the [`NewUserWorker`], to exit unrun.
     Created,
     /// Woken up by [`NewUserWorker::start`]: the function runs.
     Started,
-    /// Woken up by dropping the [`NewUserWorker`]: the function is not called.
-    Cancelled,
     /// The function has returned, or was not called; the worker is about to exit.
     Exited,
 }
@@ -198,16 +198,13 @@ struct ExitMap {
     map: Opaque<bindings::lockdep_map>,
 }
 
-// SAFETY: Lockdep keeps no thread affinity for a map.
-unsafe impl Send for ExitMap {}
-// SAFETY: Lockdep serialises what it does with a map itself.
-unsafe impl Sync for ExitMap {}
-
 impl ExitMap {
-    /// Initialises the map with lock class `key`, named `name`.
-    fn new(name: &'static CStr, key: Pin<&'static LockClassKey>) -> impl PinInit<Self> {
+    /// Initialises the map with lock class `key`, named `name` if that ends with its only NUL.
+    fn new(name: &'static str, key: Pin<&'static LockClassKey>) -> impl PinInit<Self> {
         pin_init!(Self {
             map <- Opaque::ffi_init(move |map| {
+                #[cfg(CONFIG_LOCKDEP)]
+                let name = CStr::from_bytes_with_nul(name.as_bytes()).unwrap_or(c"user_worker_exit");
                 #[cfg(CONFIG_LOCKDEP)]
                 // SAFETY: `map` is valid for writes; the name and the key are static.
                 unsafe {
@@ -219,24 +216,21 @@ impl ExitMap {
         })
     }
 
-    /// Acquires the map, as a lock would be.
+    /// Runs `f` with the map held, as a lock would be.
     #[inline]
-    fn acquire(&self) {
+    fn held<R>(&self, f: impl FnOnce() -> R) -> R {
         #[cfg(CONFIG_LOCKDEP)]
-        // SAFETY: The map was initialised by `lockdep_init_map()`.
+        // SAFETY: The map was initialised by `lockdep_init_map()`, and is released below.
         unsafe {
             bindings::lock_map_acquire(self.map.get())
         };
-    }
-
-    /// Releases the map, which this task acquired.
-    #[inline]
-    fn release(&self) {
+        let r = f();
         #[cfg(CONFIG_LOCKDEP)]
-        // SAFETY: The map was initialised by `lockdep_init_map()`.
+        // SAFETY: Acquired above, by this task.
         unsafe {
             bindings::lock_map_release(self.map.get())
         };
+        r
     }
 }
 
@@ -244,6 +238,11 @@ impl ExitMap {
 ///
 /// It comes first in [`Shared`], so that the thread's entry point, which is not generic, can
 /// reach it through the pointer it is given.
+///
+/// # Invariants
+///
+/// `task` holds a reference to the worker's task, taken when it was created and given back when
+/// the header is dropped.
 #[repr(C)]
 #[pin_data(PinnedDrop)]
 struct Header {
@@ -255,16 +254,23 @@ struct Header {
     exited: Completion,
     #[pin]
     exit_map: ExitMap,
-    /// The worker's task, of which this holds a reference.
-    task: ARef<Task>,
+    /// The worker's task. A pointer, not an `ARef`, so that the hot paths reach it with no call.
+    task: NonNull<Task>,
 }
+
+// SAFETY: The task may be woken up, and its reference given back, from any thread; lockdep keeps
+// no thread affinity for the exit map; the rest is `Send`.
+unsafe impl Send for Header {}
+// SAFETY: The methods of `&Header` only read the task pointer and the map's address, and use
+// `Atomic` and `Completion`, which may be used from several threads at once.
+unsafe impl Sync for Header {}
 
 impl Header {
     /// Initialises the header of a worker named `name` that runs `run`, and creates its thread.
     fn new<'a>(
         name: &'a CStr,
         run: unsafe fn(*const Header),
-        class_name: &'static CStr,
+        class_name: &'static str,
         key: Pin<&'static LockClassKey>,
     ) -> impl PinInit<Self, Error> + 'a {
         try_pin_init!(&this in Self {
@@ -273,16 +279,49 @@ impl Header {
             exited <- Completion::new(),
             exit_map <- ExitMap::new(class_name, key),
             // Last: once the thread exists, nothing may fail.
-            task: create_worker(name, this.as_ptr())?,
+            // INVARIANT: `into_raw()` keeps the reference that `create_worker()` took.
+            task: ARef::into_raw(create_worker(name, this.as_ptr())?),
         }? Error)
+    }
+
+    /// Returns the worker's task.
+    #[inline]
+    fn task(&self) -> &Task {
+        // SAFETY: By the type invariant the header holds a reference to the task.
+        unsafe { self.task.as_ref() }
+    }
+
+    /// Returns the worker's `struct task_struct`.
+    #[inline]
+    fn task_ptr(&self) -> *mut bindings::task_struct {
+        // CAST: `Task` is a `repr(transparent)` wrapper of `struct task_struct`.
+        self.task.as_ptr().cast()
+    }
+
+    /// Wakes the worker up if it sleeps; does nothing to one not woken up for the first time yet.
+    #[inline]
+    fn wake_up(&self) {
+        // SAFETY: The task is valid; `wake_up_process()` may be called on a task in any state.
+        unsafe { bindings::wake_up_process(self.task_ptr()) };
+    }
+
+    /// Wakes up the new worker for the first time.
+    ///
+    /// Not generic, so that modules can use it: `wake_up_new_task()` is not exported.
+    ///
+    /// # Safety
+    ///
+    /// The worker must not have been woken up before.
+    unsafe fn wake_up_new(&self) {
+        // SAFETY: The task is valid, and not woken up yet, as the caller promises.
+        unsafe { bindings::wake_up_new_task(self.task_ptr()) };
     }
 
     /// Waits until the worker is done with the allocation.
     fn wait_exited(&self) {
         // Tells lockdep that this wait depends on every lock the worker takes in an exit
         // section, as `flush_work()` does for a work item.
-        self.exit_map.acquire();
-        self.exit_map.release();
+        self.exit_map.held(|| ());
         self.exited.wait_for_completion();
     }
 }
@@ -292,13 +331,13 @@ impl PinnedDrop for Header {
     fn drop(self: Pin<&mut Self>) {
         // Only the owner changes the state from `Created`, and it is dropping the worker.
         if self.state.load(Relaxed) == State::Created {
-            // Ordered before the worker's load by `wake_up_new_task()`.
-            self.state.store(State::Cancelled, Relaxed);
             // SAFETY: A worker still `Created` has not been woken up, and the drop wakes it
-            // only this once.
-            unsafe { wake_up_new_worker(&self.task) };
+            // only this once. It finds itself not started, and exits.
+            unsafe { self.wake_up_new() };
         }
         self.wait_exited();
+        // SAFETY: The reference that the header holds, by the type invariant, given back once.
+        drop(unsafe { ARef::from_raw(self.task) });
     }
 }
 
@@ -340,25 +379,6 @@ fn create_worker(name: &CStr, header: *mut Header) -> Result<ARef<Task>> {
     Ok(ARef::from(unsafe { &*task.cast::<Task>() }))
 }
 
-/// Wakes up a new worker for the first time.
-///
-/// Not generic, so that modules can use it: `wake_up_new_task()` is not exported.
-///
-/// # Safety
-///
-/// `task` must come from [`create_worker`] and not have been woken up before.
-unsafe fn wake_up_new_worker(task: &Task) {
-    // SAFETY: The caller promises that `task` is new and not woken up yet.
-    unsafe { bindings::wake_up_new_task(task.as_ptr()) };
-}
-
-/// Wakes up `task` if it sleeps; does nothing to a task not woken up for the first time yet.
-#[inline]
-fn wake_up(task: &Task) {
-    // SAFETY: `task` is valid; `wake_up_process()` may be called on any task, in any state.
-    unsafe { bindings::wake_up_process(task.as_ptr()) };
-}
-
 /// The thread function of every user worker: runs its function, reports its exit, and exits.
 ///
 /// Not generic, so that modules can create workers: `do_exit()` is not exported. The exit is
@@ -372,11 +392,13 @@ fn wake_up(task: &Task) {
 unsafe extern "C" fn worker_entry(arg: *mut c_void) -> c_int {
     let header = arg.cast_const().cast::<Header>();
     // SAFETY: `header` is valid until `exited` is completed below, and `run` is `run::<T>` for
-    // the `Shared<T>` that it heads.
-    unsafe { ((*header).run)(header) };
-    // SAFETY: As above. The reference is last used by `complete_all()`, which touches the
-    // completion only under its lock, before the owner's wait can return and free it.
-    let header = unsafe { &*header };
+    // the `Shared<T>` that it heads. The reference is last used by `complete_all()`, which
+    // touches the completion only under its lock, before the owner's wait can return and free
+    // it.
+    let header = unsafe {
+        ((*header).run)(header);
+        &*header
+    };
     // Pairs with the load in `UserWorker::has_exited`.
     header.state.store(State::Exited, Release);
     header.exited.complete_all();
@@ -397,7 +419,7 @@ unsafe extern "C" fn worker_entry(arg: *mut c_void) -> c_int {
 unsafe fn run<T>(header: *const Header) {
     // SAFETY: The caller promises that `header` heads a live `Shared<T>`; it is only read.
     let shared = unsafe { &*header.cast::<Shared<T>>() };
-    // `wake_up_new_task()` orders the store of `start()` or of the drop before this.
+    // `wake_up_new_task()` orders the store of `start()` before this.
     if shared.header.state.load(Relaxed) == State::Started {
         // INVARIANT: This is the worker's thread, and `ctx` is gone before it exits.
         let ctx = WorkerContext {
@@ -458,7 +480,7 @@ impl<T: Send + Sync + 'static> NewUserWorker<T> {
     ///
     /// The worker is named `name` (truncated to `TASK_COMM_LEN - 1` bytes). Once started, it runs
     /// `func` on `data`, then exits. The waits for its exit are of the lock class `key`, named
-    /// `class_name`.
+    /// `class_name` if that ends with its only NUL (`user_worker_exit` otherwise).
     ///
     /// Fails with the error of `data`'s initialiser, `ENOMEM`, or that of `copy_process()`:
     /// `EAGAIN` at `RLIMIT_NPROC`, the thread limit or the pids controller's `pids.max`,
@@ -471,7 +493,7 @@ impl<T: Send + Sync + 'static> NewUserWorker<T> {
         name: &CStr,
         data: impl PinInit<T, Error>,
         func: fn(&WorkerContext<'_>, &T),
-        class_name: &'static CStr,
+        class_name: &'static str,
         key: Pin<&'static LockClassKey>,
     ) -> Result<Self> {
         let init = try_pin_init!(Shared {
@@ -487,7 +509,7 @@ impl<T: Send + Sync + 'static> NewUserWorker<T> {
     /// Returns the worker's task.
     #[inline]
     pub fn task(&self) -> &Task {
-        &self.0.header.task
+        self.0.header.task()
     }
 
     /// Returns the data the worker shares with this handle.
@@ -503,7 +525,7 @@ impl<T: Send + Sync + 'static> NewUserWorker<T> {
         header.state.store(State::Started, Relaxed);
         // SAFETY: By the type invariant the task has not been woken up, and `self` is consumed,
         // so it is woken up only this once.
-        unsafe { wake_up_new_worker(&header.task) };
+        unsafe { header.wake_up_new() };
         // INVARIANT: The worker has been woken up.
         UserWorker(self.0)
     }
@@ -591,7 +613,7 @@ impl<T: Send + Sync + 'static> UserWorker<T> {
     /// The reference stays valid after the worker has exited.
     #[inline]
     pub fn task(&self) -> &Task {
-        &self.0.header.task
+        self.0.header.task()
     }
 
     /// Returns the data the worker shares with this handle.
@@ -604,7 +626,7 @@ impl<T: Send + Sync + 'static> UserWorker<T> {
     /// again.
     #[inline]
     pub fn wake_up(&self) {
-        wake_up(self.task());
+        self.0.header.wake_up();
     }
 
     /// Waits until the worker's function has returned.
@@ -646,7 +668,7 @@ impl<T: Send + Sync + 'static> UserWorker<T> {
         // SAFETY: The caller promises that `ptr` comes from `into_foreign()` in `into_raw()`,
         // and that the worker stays owned by it meanwhile.
         let shared = unsafe { <Pin<KBox<Shared<T>>>>::borrow(ptr) };
-        wake_up(&shared.header.task);
+        shared.header.wake_up();
     }
 }
 
@@ -726,14 +748,15 @@ impl WorkerContext<'_> {
     /// Returns the worker's task, which is the current task.
     #[inline]
     pub fn task(&self) -> &Task {
-        &self.header.task
+        self.header.task()
     }
 
     /// Returns whether the worker has a signal to take with [`get_signal`](Self::get_signal).
     #[inline]
     #[must_use]
     pub fn signal_pending(&self) -> bool {
-        self.task().signal_pending()
+        // SAFETY: The task is valid: it is the current task.
+        unsafe { bindings::signal_pending(self.header.task_ptr()) != 0 }
     }
 
     /// Takes the worker's pending signals, and returns whether the process is exiting.
@@ -769,8 +792,8 @@ impl WorkerContext<'_> {
     }
 
     /// Takes the pending signals, and unless the process is exiting, sets the worker's state to
-    /// `TASK_INTERRUPTIBLE`; returns whether the process is exiting. Not generic, so that it is
-    /// compiled here, with what it calls, once.
+    /// `TASK_INTERRUPTIBLE`; returns whether the process is exiting.
+    #[inline]
     fn prepare_to_wait(&self) -> bool {
         if self.signal_pending() && self.get_signal() {
             return true;
@@ -830,9 +853,6 @@ impl WorkerContext<'_> {
     /// item, instead of hanging once they meet.
     #[inline]
     pub fn exit_section<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.header.exit_map.acquire();
-        let r = f();
-        self.header.exit_map.release();
-        r
+        self.header.exit_map.held(f)
     }
 }

@@ -73,10 +73,42 @@ select_tree() {
 	export LIBCLANG_PATH=$LIBCLANG_DIR
 }
 
+# The tree to build for a tree that the user names with KDIR=. The scripts link this project
+# into the tree they build (scripts/link-tree.sh edits kernel/Makefile, drivers/vhost/Kconfig
+# and rust/), so they never use the user's own tree: a git tree's HEAD is cloned into
+# build/trees/, and the clone follows its HEAD; another tree is refused, with the command that
+# copies it. A KDIR under build/ is the project's own, and is used as it is;
+# VT_KDIR_IN_PLACE=1 links into KDIR itself.
+own_tree() {
+	local k head copy
+	k=$(realpath "$1")
+	case $k in "$BUILD"/*) echo "$k" && return ;; esac
+	[ "${VT_KDIR_IN_PLACE:-0}" != 1 ] || { echo "$k" && return; }
+	head=$(git -C "$k" rev-parse -q --verify HEAD 2>/dev/null) ||
+		die "KDIR=$k is not a git tree. The build links this project into the tree it builds, so it works on a copy: run 'mkdir -p $BUILD/trees && cp -a $k $BUILD/trees/' and pass KDIR=$BUILD/trees/$(basename "$k") (or VT_KDIR_IN_PLACE=1 to link into $k itself)"
+	copy=$BUILD/trees/$(basename "$k")-$(echo "$k" | sha1sum | cut -c1-8)
+	if [ ! -d "$copy/.git" ]; then
+		stage "KDIR=$k: cloning its HEAD (${head:0:12}) into ${copy#"$ROOT"/}, which the build uses; KDIR itself is left alone (a few minutes)"
+		rm -rf "$copy.tmp"
+		mkdir -p "$BUILD/trees"
+		git clone -q --shared --no-checkout "$k" "$copy.tmp" >&2 &&
+			git -C "$copy.tmp" checkout -q --detach "$head" >&2 &&
+			mv "$copy.tmp" "$copy" || die "could not clone KDIR=$k into $copy.tmp"
+	elif [ "$(git -C "$copy" rev-parse HEAD)" != "$head" ]; then
+		stage "KDIR=$k is at ${head:0:12} now: moving its copy in ${copy#"$ROOT"/} there"
+		git -C "$copy" fetch -q "$k" "$head" >&2 && git -C "$copy" checkout -q -f --detach "$head" >&2 ||
+			die "could not move $copy to the HEAD of KDIR=$k"
+	fi
+	git -C "$k" diff --quiet HEAD -- 2>/dev/null ||
+		info "KDIR=$k has changes that are not committed: its copy has only its HEAD"
+	echo "$copy"
+}
+
 BASE_PATH=${VT_BASE_PATH:-$PATH}
 export VT_BASE_PATH=$BASE_PATH
 if [ -n "${KDIR:-}" ] && [ "$KDIR" != "$BUILD/linux-source-${TREE:-$DEFAULT_TREE}" ]; then
 	[ -f "$KDIR/Makefile" ] || die "KDIR=$KDIR is not a kernel source tree (no Makefile)"
+	KDIR=$(own_tree "$KDIR")
 	series=$(kdir_series "$KDIR")
 	case " ${SUPPORTED_TREES[*]} " in
 	*" $series "*) ;;

@@ -36,6 +36,8 @@
 #   [6.12 only] rust: backport what the user-worker abstraction needs from later kernels
 #   rust: helpers: add the helpers and bindings of user workers
 #   rust: task: add user_worker, a safe abstraction of PF_USER_WORKER threads
+#     (as it was before the next patch: scripts/series/before-lock-class.py)
+#   rust: task: user_worker: a lock class per call site
 #   vhost_task: add a Rust implementation
 #   vhost_task: add KUnit tests and a user-worker test module
 . "$(dirname "$0")/lib.sh"
@@ -80,15 +82,17 @@ rust: backport what the user-worker abstraction needs from later kernels
 
 Later kernels have kernel::sync::Completion, kernel::sync::atomic,
 pin_init::zeroed(), types::NotThreadSafe, kernel::miscdevice with
-kernel::fs::File and Task::as_ptr(), and moved ARef and
-AlwaysRefCounted to kernel::sync::aref. Add to this tree what the
+kernel::fs::File, Task::as_ptr() and Task::current_raw(), and moved ARef
+and AlwaysRefCounted to kernel::sync::aref. Add to this tree what the
 user-worker abstraction, its test module and the vhost task use of
 them, with the same API, so that they are the same source on this tree
 as on the newest: Completion with the init_completion() helper,
-sync::aref as a re-export of the types in kernel::types, Atomic<T> of
-i8, i32, bool and *mut T on core atomics with the later orderings,
-zeroed() for the one bindings type the abstraction zeroes, miscdevice's
-open, release and ioctl, NotThreadSafe and Task::as_ptr().
+sync::aref as a re-export of the types in kernel::types, Atomic<T> with
+the later AtomicType { type Repr } (i8, i32, i64, bool and pointers, on
+core atomics, with the later orderings), zeroed() for the one bindings
+type the abstraction zeroes, miscdevice's open, release and ioctl (and
+compat_ioctl with CONFIG_COMPAT), NotThreadSafe, and the two Task
+methods, each in a file of its own.
 MSG
 		;;
 	helpers)
@@ -114,14 +118,35 @@ kthreads.
 
 Add kernel::task::user_worker. NewUserWorker::new() creates the worker
 inactive, start() runs it, and its function runs on data shared with
-the handle in one allocation. Dropping a never-started worker is sound:
-the thread exits without calling the function. The function gets a
-WorkerContext for what only the worker itself may do: take its signals
-with get_signal(), and sleep without losing a wake-up.
+the handle in one pinned allocation, which the handle owns: dropping it
+waits for the function to return, and dropping a never-started worker
+makes the thread exit without calling it. The function gets a
+WorkerContext for what only the worker itself may do: wait() takes its
+signals, then sleeps without losing a wake-up, and exit_section() tells
+lockdep what the owner's wait for the exit waits for. The exit is
+reported by the non-generic thread function after the generic part has
+returned, so that a module that makes workers may be unloaded as soon
+as its last worker has been seen to exit.
 
 The examples run as KUnit tests with CONFIG_RUST_KERNEL_DOCTESTS.
 Documentation/rust/user_worker.rst describes the life cycle, errors,
-signals and sleeping.
+sleeping and signals, lockdep, modules and C callers.
+MSG
+		;;
+	lock-class)
+		cat <<'MSG'
+rust: task: user_worker: a lock class per call site
+
+The exits of all user workers share one lock class, so lockdep merges
+the dependency chains of unrelated users (vhost, KVM, any module that
+makes workers), and a worker that waits for the exit of another worker
+inside its exit section is reported as recursive locking.
+
+Give each call site its own class, as new_mutex!() and new_work!() do:
+new_user_worker!() makes a static key, and a name of the form
+user_worker_exit:<module path>:<line>, where it is called, and
+NewUserWorker::new() takes them. Without CONFIG_LOCKDEP the map is not
+touched.
 MSG
 		;;
 	vhost)
@@ -153,9 +178,12 @@ Module user_worker_test (CONFIG_RUST_USER_WORKER_TEST) is a misc
 device, /dev/user-worker-test, through which a user process creates,
 wakes and stops user workers of its own with the safe
 kernel::task::user_worker API, so that the abstraction is tested from
-user space too: a worker is a thread of the process that made it, and
-it ends when that process is killed. Built as a module, it also shows
-that the abstraction links from one.
+user space too: a worker is a thread of the process that made it, it
+ends when that process is killed, a worker may stop a worker of another
+call site inside its exit section, and the module may be unloaded while
+its workers' threads are still exiting (with
+CONFIG_USER_WORKER_EXIT_DELAY_TEST, they linger there). Built as a
+module, it also shows that the abstraction links from one.
 MSG
 		;;
 	esac
@@ -176,6 +204,15 @@ series_make() {
 # compiler cache serves both.
 pristine() {
 	local dir=$BUILD/series/linux-source-$TREE
+	if [ "$KDIR" != "$DEFAULT_KDIR" ]; then
+		# Another git tree (lib.sh's copy of the one KDIR= names): the series is made against its
+		# HEAD, in a directory of its own, made again when that HEAD has moved.
+		dir=$BUILD/series/$(basename "$KDIR")
+		if [ -d "$dir/.git" ] &&
+			[ "$(git -C "$dir" rev-parse -q --verify vt-base)" != "$(git -C "$KDIR" rev-parse HEAD)" ]; then
+			rm -rf "$dir"
+		fi
+	fi
 	if [ ! -d "$dir/.git" ]; then
 		rm -rf "$dir"
 		if [ "$KDIR" = "$DEFAULT_KDIR" ]; then
@@ -260,8 +297,10 @@ commit_parts() {
 	# -x too: 6.12's make htmldocs writes Documentation/networking/netlink_spec/*.rst into
 	# the source tree, which its .gitignore hides, and 'git add -f' would take them.
 	g clean -q -fdx
-	for part in backport helpers abstraction vhost tests; do
-		if [ $part = tests ]; then
+	for part in backport helpers abstraction lock-class vhost tests; do
+		if [ $part = lock-class ]; then
+			KDIR=$tree LINK_PARTS=abstraction LINK_COPY=1 "$ROOT/scripts/link-tree.sh"
+		elif [ $part = tests ]; then
 			KDIR=$tree LINK_PARTS=vhost LINK_COPY=1 "$ROOT/scripts/link-tree.sh"
 			# The Rust test module of the abstraction (tests/module), which the project's
 			# Kconfig and Kbuild name, comes with the KUnit suites.
@@ -272,6 +311,11 @@ commit_parts() {
 			if [ $part = vhost ]; then
 				without_tests "$ROOT/Kconfig" >"$d/Kconfig"
 				without_tests "$ROOT/Kbuild" >"$d/Kbuild"
+			fi
+			# The abstraction as it was before the lock class per call site of the next patch.
+			if [ $part = abstraction ]; then
+				python3 "$ROOT/scripts/series/before-lock-class.py" "$tree" ||
+					die "could not make the abstraction's patch without its lock class per call site"
 			fi
 		fi
 		g add -f -A

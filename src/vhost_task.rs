@@ -102,6 +102,7 @@ impl<W: VhostWork> NewVhostTask<W> {
     /// Creates a vhost task named `name` in the calling thread's process.
     ///
     /// See [`NewUserWorker::new`] for the errors.
+    #[inline]
     pub fn new(name: &core::ffi::CStr, work: W) -> Result<Self> {
         let init = init_value(VhostShared {
             work,
@@ -113,11 +114,13 @@ impl<W: VhostWork> NewVhostTask<W> {
     }
 
     /// The work the task runs.
+    #[inline]
     pub fn work(&self) -> &W {
         &self.0.data().work
     }
 
     /// Starts the worker loop.
+    #[inline]
     pub fn start(self) -> VhostTask<W> {
         VhostTask(self.0.start())
     }
@@ -126,6 +129,7 @@ impl<W: VhostWork> NewVhostTask<W> {
     ///
     /// Not public: a worker of [`VhostShared`] must be stopped as a [`VhostTask`] is, or its
     /// owner waits for it forever.
+    #[inline]
     pub(crate) fn into_worker(self) -> NewUserWorker<VhostShared<W>> {
         self.0
     }
@@ -180,11 +184,13 @@ impl<W: VhostWork> VhostTask<W> {
     }
 
     /// The work the task runs.
+    #[inline]
     pub fn work(&self) -> &W {
         &self.0.data().work
     }
 
     /// Wakes the worker up so that it calls [`VhostWork::run`] again.
+    #[inline]
     pub fn wake(&self) {
         self.0.wake_up();
     }
@@ -193,17 +199,20 @@ impl<W: VhostWork> VhostTask<W> {
     ///
     /// [`VhostWork::run`] is not called afterwards. If the worker was killed meanwhile, this
     /// only waits for its exit.
+    #[inline]
     pub fn stop(self) {
         drop(self);
     }
 
     /// The task of a user worker that was started from [`NewVhostTask::into_worker`].
+    #[inline]
     pub(crate) fn from_worker(worker: UserWorker<VhostShared<W>>) -> Self {
         Self(worker)
     }
 }
 
 impl<W: VhostWork> Drop for VhostTask<W> {
+    #[inline]
     fn drop(&mut self) {
         // Unless the kill path came first. The wake-up that follows orders this store before
         // its look at the worker's state, and the worker orders its state before its load of

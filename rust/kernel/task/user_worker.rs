@@ -489,6 +489,7 @@ impl<T: Send + Sync + 'static> NewUserWorker<T> {
     ///
     /// Must be called from a thread of the process that should own the worker (not from
     /// interrupt context).
+    #[inline]
     pub fn new(
         name: &CStr,
         data: impl PinInit<T, Error>,
@@ -519,6 +520,7 @@ impl<T: Send + Sync + 'static> NewUserWorker<T> {
     }
 
     /// Starts the worker: its function runs from now on.
+    #[inline]
     pub fn start(self) -> UserWorker<T> {
         let header = &self.0.header;
         // Ordered before the worker's load by `wake_up_new_task()`.

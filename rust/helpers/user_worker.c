@@ -57,7 +57,7 @@ noinline void rust_helper_user_worker_exit_delay_test(void)
 		return;
 	msleep(50);
 	WARN(!kernel_text_address(ret),
-	     "user worker %d returns to %px after its exit, which is no longer kernel or module text\n",
+	     "user worker %d returns to %pS after its exit, which is no longer kernel or module text\n",
 	     task_pid_nr(current), (void *)ret);
 }
 #endif

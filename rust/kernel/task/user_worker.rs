@@ -204,7 +204,10 @@ impl ExitMap {
         pin_init!(Self {
             map <- Opaque::ffi_init(move |map| {
                 #[cfg(CONFIG_LOCKDEP)]
-                let name = CStr::from_bytes_with_nul(name.as_bytes()).unwrap_or(c"user_worker_exit");
+                let name = match CStr::from_bytes_with_nul(name.as_bytes()) {
+                    Ok(name) => name,
+                    Err(_) => c"user_worker_exit",
+                };
                 #[cfg(CONFIG_LOCKDEP)]
                 // SAFETY: `map` is valid for writes; the name and the key are static.
                 unsafe {

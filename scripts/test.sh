@@ -111,12 +111,14 @@ suite_boot() {
 	local v=$1 s=boot-$1$TREE_TAG rc=0
 	local log=$LOGS/$s.log
 	stage "$s: busybox initramfs boot of Linux $TREE and the 'make run' checks"
+	# loglevel=5: a WARNING (KERN_WARNING) reaches the console, for the check below.
 	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 300 --log "$log" \
-		--initramfs demo >/dev/null 2>&1 || rc=$?
+		--append loglevel=5 --initramfs demo >/dev/null 2>&1 || rc=$?
 	check "$s.guest_boots_from_initramfs_and_reports_status" test "$rc" -ne 124 -a "$rc" -ne 125
 	check "$s.implementation_is_$v" grep -qF "vhost_task implementation: $(impl_name "$v")" "$log"
 	check "$s.demo_worker_is_owner_thread_kthread_is_not" test "$rc" -eq 0
 	if grep -q '^FAILED:' "$log"; then sed -n 's/^FAILED: /    demo: /p' "$log" >&2; fi
+	check "$s.console_free_of_warnings_and_splats" "$ROOT/scripts/check-debug-log.sh" "$log"
 }
 
 # kunit.py exec of the suites matching glob $3 on kernel variant $1, parsed into results
@@ -162,6 +164,10 @@ suite_kunit() {
 		check "$d.user_worker_examples_ran" \
 			test "$(grep -c "^PASS $d\.rust_doctests_kernel\..*user_worker" "$results")" -ge 2
 	fi
+	# Every kernel has CONFIG_BUG: a WARN_ON() that a case hit is in the console, and fails.
+	local logs=("$LOGS/$s.console.log")
+	[ "$v" = c ] || logs+=("$LOGS/doctests-$v$TREE_TAG.console.log")
+	check "$s.console_free_of_warnings_and_splats" "$ROOT/scripts/check-debug-log.sh" "${logs[@]}"
 	if [ "$s" = kunit-debug ]; then
 		# Once more with user space after the suites, to have kmemleak scan.
 		local klog=$LOGS/kmemleak-debug.log rc=0
@@ -341,23 +347,88 @@ for arg in "${@:-all}"; do
 	fi
 done
 
-# Build what the suites need first, tree by tree (VT_SKIP_BUILD=1: use the images as they are).
-[ "${VT_SKIP_BUILD:-0}" = 1 ] ||
-for st in "${SUPPORTED_TREES[@]}"; do
-	for v in rust c debug debug-c modv; do
-		for p in "${plan[@]}"; do
-			# "kunit-c 6.12": the suite's variant is what follows its first dash.
-			if [ "${p#*-}" = "$v $st" ]; then
-				in_tree "$st" "$ROOT/scripts/build-kernel.sh" "$v"
-				break
-			fi
-		done
-	done
+# The kernel variant a suite runs on ("kunit-c" on c, lint on rust), or nothing.
+suite_kernel() {
+	case $1 in
+	lint) echo rust ;;
+	build-* | boot-* | kunit-* | e2e-* | stress-* | lockdep-*)
+		case ${1#*-} in rust | c | debug | debug-c | modv) echo "${1#*-}" ;; esac
+		;;
+	esac
+}
+
+# The kernels the plan needs, "VARIANT TREE", in the order its suites first need them.
+kernels=()
+for p in "${plan[@]}"; do
+	v=$(suite_kernel "${p% *}")
+	[ -n "$v" ] || continue
+	case " ${kernels[*]/ /:} " in *" $v:${p#* } "*) continue ;; esac
+	kernels+=("$v ${p#* }")
 done
 
+# The first kernel is built here, before any suite. The others are built meanwhile by a builder
+# in the background at nice 19, in the order the suites need them, so that the builds take
+# the CPU the guests leave idle and the suites start at once; a suite waits for its kernel.
+# Its log: build/log/builder.log. VT_SKIP_BUILD=1 uses the images as they are.
+ready=$LOGS/kernels
+rm -rf "$ready"
+mkdir -p "$ready"
+builder=
+stop_builder() { [ -z "$builder" ] || kill -- "-$builder" 2>/dev/null || true; }
+trap stop_builder EXIT
+if [ "${VT_SKIP_BUILD:-0}" = 1 ]; then
+	for k in "${kernels[@]}"; do touch "$ready/${k/ /-}.ok"; done
+elif [ ${#kernels[@]} -gt 0 ]; then
+	k=${kernels[0]}
+	if in_tree "${k#* }" "$ROOT/scripts/build-kernel.sh" "${k% *}"; then
+		touch "$ready/${k/ /-}.ok"
+	else
+		touch "$ready/${k/ /-}.failed"
+	fi
+	if [ ${#kernels[@]} -gt 1 ]; then
+		info "building the other kernels in the background (${kernels[*]:1}; build/log/builder.log)"
+		set -m
+		(
+			# The e2e binary and the KVM selftest first: every e2e suite needs them.
+			nice -n 19 "$ROOT/scripts/build-e2e.sh" >/dev/null || true
+			for k in "${kernels[@]:1}"; do
+				start=$(date +%s)
+				if in_tree "${k#* }" nice -n 19 "$ROOT/scripts/build-kernel.sh" "${k% *}"; then
+					echo "built ${k% *} ${k#* } in $(($(date +%s) - start)) s"
+					touch "$ready/${k/ /-}.ok"
+				else
+					touch "$ready/${k/ /-}.failed"
+				fi
+			done
+		) >"$LOGS/builder.log" 2>&1 &
+		builder=$!
+		set +m
+	fi
+fi
+
+# Wait until kernel "$1" is built; fail if its build failed.
+await_kernel() {
+	local k=${1/ /-} shown=0
+	while [ ! -e "$ready/$k.ok" ] && [ ! -e "$ready/$k.failed" ]; do
+		if [ $shown = 0 ]; then
+			info "waiting for the ${1% *} kernel of Linux ${1#* } (build/log/builder.log)"
+			shown=1
+		fi
+		sleep 5
+	done
+	[ -e "$ready/$k.ok" ]
+}
+
 for p in "${plan[@]}"; do
+	v=$(suite_kernel "${p% *}")
+	if [ -n "$v" ] && ! await_kernel "$v ${p#* }"; then
+		fail "${p% *}$([ "${p#* }" = "$DEFAULT_TREE" ] || echo "-${p#* }").kernel_built"
+		grep -E '^(error|  \|)' "$LOGS/builder.log" | tail -n 20 | sed 's/^/  | /' >&2 || true
+		continue
+	fi
 	in_tree "${p#* }" run_suite "${p% *}"
 done
+wait
 passed=$(grep -c '^PASS' "$results" || true)
 failed=$(grep -c '^FAIL' "$results" || true)
 info "results: $results"

@@ -91,7 +91,7 @@ own_tree() {
 		stage "KDIR=$k: cloning its HEAD (${head:0:12}) into ${copy#"$ROOT"/}, which the build uses; KDIR itself is left alone (a few minutes)"
 		rm -rf "$copy.tmp"
 		mkdir -p "$BUILD/trees"
-		git clone -q --shared --no-checkout "$k" "$copy.tmp" >&2 &&
+		git -c init.defaultBranch=master clone -q --shared --no-checkout "$k" "$copy.tmp" >&2 &&
 			git -C "$copy.tmp" checkout -q --detach "$head" >&2 &&
 			mv "$copy.tmp" "$copy" || die "could not clone KDIR=$k into $copy.tmp"
 	elif [ "$(git -C "$copy" rev-parse HEAD)" != "$head" ]; then

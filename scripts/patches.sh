@@ -202,12 +202,22 @@ series_make() {
 # The pristine tree of TREE as a git repository, at build/series/linux-source-TREE: the
 # same path relative to its build directory as the development tree has, so that the
 # compiler cache serves both.
+# The series tree: build/series/linux-source-TREE for Debian's tree, build/series/NAME-HASH for
+# another git tree (lib.sh's copy build/trees/NAME-HASH of the one KDIR= names).
+series_dir() {
+	if [ "$KDIR" = "$DEFAULT_KDIR" ]; then
+		echo "$BUILD/series/linux-source-$TREE"
+	else
+		echo "$BUILD/series/$(basename "$KDIR")"
+	fi
+}
+
 pristine() {
-	local dir=$BUILD/series/linux-source-$TREE
+	local dir
+	dir=$(series_dir)
 	if [ "$KDIR" != "$DEFAULT_KDIR" ]; then
-		# Another git tree (lib.sh's copy of the one KDIR= names): the series is made against its
-		# HEAD, in a directory of its own, made again when that HEAD has moved.
-		dir=$BUILD/series/$(basename "$KDIR")
+		# The series is made against the tree's HEAD, in a directory of its own, made again
+		# when that HEAD has moved.
 		if [ -d "$dir/.git" ] &&
 			[ "$(git -C "$dir" rev-parse -q --verify vt-base)" != "$(git -C "$KDIR" rev-parse HEAD)" ]; then
 			rm -rf "$dir"
@@ -221,7 +231,7 @@ pristine() {
 			git -C "$KDIR" rev-parse HEAD >/dev/null 2>&1 ||
 				die "KDIR=$KDIR is not a git tree: no pristine copy of it to make patches against"
 			stage "cloning the pristine HEAD of $KDIR"
-			git clone -q --shared "$KDIR" "$dir" >&2
+			git -c init.defaultBranch=master clone -q --shared "$KDIR" "$dir" >&2
 		fi
 		if [ ! -d "$dir/.git" ]; then
 			stage "making a git repository of the pristine tree (a minute)"
@@ -421,7 +431,7 @@ make_series() {
 	tree=$(pristine)
 	version=$(tree_version "$tree")
 	out=$BUILD/patches/$TREE
-	stage "the series for Linux $version, with b4 $("$B4" --version) (build/series/linux-source-$TREE, branch $BRANCH)"
+	stage "the series for Linux $version, with b4 $("$B4" --version) (${tree#"$ROOT"/}, branch $BRANCH)"
 	b4_config
 	commit_parts
 
@@ -438,7 +448,7 @@ make_series() {
 	rev=$(tracking revision)
 	changeid=$(tracking change-id)
 	[ "$(g rev-parse "$cover^{tree}")" = "$(g rev-parse "vt-base^{tree}")" ] ||
-		die "the cover letter commit of $BRANCH is not empty: remove build/series/linux-source-$TREE"
+		die "the cover letter commit of $BRANCH is not empty: remove $tree"
 
 	changes=$BUILD/series/changes-$TREE.txt
 	rm -f "$changes"
@@ -498,7 +508,7 @@ PY
 # The checks of the header, on the series and the mails in build/patches/TREE.
 check_series() {
 	local tree out p sobj start mails
-	tree=$BUILD/series/linux-source-$TREE
+	tree=$(series_dir)
 	out=$BUILD/patches/$TREE
 	stage "checking the series for Linux $TREE"
 	mails=$(ls "$out"/*.eml | grep -v '/0000-')

@@ -391,7 +391,7 @@ in_tree() {
 all_suites() {
 	case $1 in
 	6.12) echo build-rust boot-rust kunit-rust e2e-rust stress-rust build-c boot-c kunit-c e2e-c \
-		stress-c kunit-debug stress-debug lockdep-debug lint ;;
+		stress-c kunit-debug stress-debug lockdep-debug lint e2e-unit ;;
 	*) echo build-rust boot-rust kunit-rust e2e-rust build-c boot-c kunit-c e2e-c lint ;;
 	esac
 }

@@ -73,9 +73,12 @@ pub struct Child {
 /// Forks; the child runs `f` and exits with its return value.
 pub fn fork(f: impl FnOnce() -> i32) -> io::Result<Child> {
     io::stdout().flush()?;
-    // SAFETY: the processes of the harness are single-threaded when they fork (the cases that
-    // start threads join them before they return, and fork no more after), so the child cannot
-    // inherit a lock that another thread holds; it only runs `f` and exits.
+    // SAFETY: in the guest the processes of the harness are single-threaded when they fork (the
+    // cases that start threads join them before they return), so the child cannot inherit a
+    // lock that another thread holds. The unit tests fork from a test thread of libtest, one
+    // test at a time (e2e-unit passes --test-threads=1): the other threads then wait for that
+    // test, holding no lock but their own, and the children only allocate (glibc's fork resets
+    // its malloc locks), flush stdout and make system calls. Either child runs `f` and exits.
     match unsafe { nix::unistd::fork() }? {
         ForkResult::Child => {
             let code = f();

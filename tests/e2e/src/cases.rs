@@ -525,10 +525,13 @@ fn freezer_freezes_worker_and_thaw_resumes_stream() -> CaseResult {
     let (mut acks_r, mut acks_w) = std::io::pipe().ctx("pipe")?;
     let (mut ready_r, ready_w) = std::io::pipe().ctx("pipe")?;
     let cg2 = cg.clone();
+    // The owner borrows the tap, which this process keeps until it has read every frame: the
+    // tap goes with the last of its files, and the packet socket's reads then fail (ENETDOWN).
+    let tap = &tap;
     let mut child = fork(move || {
         let r = (|| -> Result<(), String> {
             fs::write(format!("{cg2}/cgroup.procs"), self_pid().to_string()).ctx("cgroup")?;
-            let mut dev = NetDev::new(&tap, Config::task(false)).ctx("vhost-net")?;
+            let mut dev = NetDev::new(tap, Config::task(false)).ctx("vhost-net")?;
             let w = worker_thread(self_pid())?;
             (&ready_w).write_all(&w.to_ne_bytes()).ctx("pipe")?;
             fcntl(&acks_r, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).ctx("O_NONBLOCK on the acks")?;

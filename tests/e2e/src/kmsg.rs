@@ -436,10 +436,8 @@ Call Trace:
             "ubsan",
             "[   14.002211] UBSAN: array-index-out-of-bounds in drivers/vhost/vhost.c:2215:29",
         ),
-        (
-            "lockdep",
-            "[   33.120077] WARNING: possible circular locking dependency detected",
-        ),
+        // The console of the lockdep-debug guest (the debug kernel, 6.12).
+        ("lockdep", "WARNING: possible circular locking dependency detected"),
         ("lockdep", "[   33.120077] WARNING: possible recursive locking detected"),
         ("lockdep", "[   33.120077] WARNING: inconsistent lock state"),
         (
@@ -488,7 +486,8 @@ Call Trace:
 
     /// Lines of a healthy kernel's log, no splat, though some name a debugging tool or show a
     /// stack trace: of the debug kernel (KASAN, lockdep, kmemleak, fault injection), and, at the
-    /// end, real lines of the e2e-rust console and of the guest crashed with sysrq.
+    /// end, real lines of the e2e-rust console, of the guest crashed with sysrq and of the
+    /// lockdep report's header (its own lines are no splat; its "WARNING:" line is).
     const CLEAN_LINES: &[&str] = &[
         "[    0.000000] kasan: KernelAddressSanitizer initialized",
         "[    0.120000] Lock dependency validator: Copyright (c) 2006 Red Hat, Inc., Ingo Molnar",
@@ -503,6 +502,8 @@ Call Trace:
         "db_root: cannot open: /etc/target",
         "Unable to remove TCM_vhost I_T Nexus with active TPG port count: 1",
         "sysrq: Trigger a crash",
+        "======================================================",
+        "6.12.118 #1 Not tainted",
     ];
 
     #[test]

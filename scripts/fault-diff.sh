@@ -36,7 +36,9 @@ run() {
 		return 2
 	fi
 	grep -E '^not ok' "$dir/$name.log" | sed 's/^/    /' >&2 || true
-	sed -nE 's/^# site (.*) [0-9]+ ([^:]*): (.*)$/\1: \2: \3/p' "$dir/$name.log" >"$dir/$name.sites"
+	# The path's label has no digit; the callers are Rust paths with generics (rustc-demangle,
+	# without hashes) or C functions, joined by " < ".
+	sed -nE 's/^# site ([^0-9]+) [0-9]+ ([^:]*): (.*)$/\1: \2: \3/p' "$dir/$name.log" >"$dir/$name.sites"
 	sed -n 's/^# fault points: //p' "$dir/$name.log" >"$dir/$name.points"
 	[ -s "$dir/$name.points" ] || { info "no fault points reported (exit status $rc)"; return 2; }
 }
@@ -47,13 +49,16 @@ stage "fault points: $1 | $2"
 join -t: -a1 -a2 -e '-' -o 0,1.2,2.2 <(sort "$dir/a.points") <(sort "$dir/b.points") |
 	awk -F: '{ printf "    %-24s %6s %6s%s\n", $1, $2, $3, ($2 != $3 ? "   differ" : "") }' >&2
 # What vhost_task itself allocates, whatever n hit it: the distinct first frames of the
-# failed allocations made under vhost_task_create(), per path.
+# failed allocations made under vhost_task_create(), per path. A frame ends at the first
+# " < ": a Rust one may hold spaces ("<Box<T, A> as InPlaceInit<T>>::pin_init").
 for n in a b; do
-	sed -nE '/: ENOMEM: .*vhost_task_create/s/^([^:]*): ENOMEM: ([a-z_]*) ([^ ]*).*/\1: \2 \3/p' \
+	sed -nE '/: ENOMEM: .*vhost_task_create/{s/^([^:]*): ENOMEM: ([a-z_]*) /\1: \2 /; s/ < .*//; p}' \
 		"$dir/$n.sites" | sort -u >"$dir/$n.own"
 done
-stage "allocations under vhost_task_create(), distinct: $1 | $2"
-diff -y -W 160 "$dir/a.own" "$dir/b.own" | sed 's/^/    /' >&2 || true
+# Whole, one a line (a Rust frame is longer than half a screen): "<" only in the first run,
+# ">" only in the second, "=" in both.
+stage "allocations under vhost_task_create(), distinct: < $1 | > $2"
+comm "$dir/a.own" "$dir/b.own" | sed -E 's/^\t\t/    = /; t; s/^\t/    > /; t; s/^/    < /' >&2
 if diff -u --label "$1" --label "$2" "$dir/a.sites" "$dir/b.sites" >"$dir/sites.diff"; then
 	info "the allocation sites are the same, in the same order"
 	exit 0

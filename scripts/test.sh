@@ -184,19 +184,87 @@ suite_kunit() {
 	grep -E "^FAIL (kunit|doctests)-$v$TREE_TAG\." "$results" | sed 's/^FAIL /    FAILED: /' >&2 || true
 }
 
-# The TAP lines of a guest's console $2 as results of suite $1: "ok N name # SKIP why"
-# is neither a pass nor a failure. A console without any (the guest's exit status was
-# $3) fails "$1.suite_ran" and returns 1.
+# The KTAP of a guest's console $2 as results of suite $1, parsed by the kernel's own kunit.py
+# (the JSON in $LOGS/$1.json): "ok N name # SKIP why" is neither a pass nor a failure. The
+# plan, the names of the cases the guest was to run, comes from the host: "$4 list ${@:5}"
+# (vhost-e2e runs on the host too), so that each case a guest that crashed, hung or was killed
+# never reported fails by name. A console without KTAP (the guest's exit status was $3) fails
+# "$1.suite_ran" too, and returns 1.
 tap_results() {
-	local s=$1 log=$2 rc=$3
-	if ! grep -qE '^(not )?ok [0-9]+ ' "$log"; then
-		fail "$s.suite_ran (exit status $rc)"
-		tail -n 20 "$log" | sed 's/^/  | /' >&2
+	local s=$1 log=$2 rc=$3 e2e=$4
+	shift 4
+	local json=$LOGS/$s.json plan=$LOGS/$s.plan ran=1
+	if ! "$e2e" list "$@" >"$plan" 2>"$LOGS/$s.plan.err" || [ ! -s "$plan" ]; then
+		fail "$s.plan_is_listed_on_the_host"
+		sed 's/^/  | /' "$LOGS/$s.plan.err" >&2
 		return 1
 	fi
-	sed -nE "/^ok [0-9]+ [^ ]* # SKIP/{s/^ok [0-9]+ ([^ ]*) # SKIP (.*)/SKIP $s.\1 (\2)/p;d}
-		s/^ok [0-9]+ (- )?([^ #]*).*/PASS $s.\2/p
-		s/^not ok [0-9]+ (- )?([^ #]*).*/FAIL $s.\2/p" "$log" >>"$results"
+	rm -f "$json"
+	python3 "$KDIR/tools/testing/kunit/kunit.py" parse --json="$json" "$log" \
+		>"$LOGS/$s.parse.log" 2>&1 || true
+	if ! grep -qx 'KTAP version 1' "$log"; then
+		ran=0
+		fail "$s.suite_ran (exit status $rc)"
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+	fi
+	python3 - "$json" "$s" "$plan" "$log" >>"$results" <<'PY'
+import json, re, sys
+path, suite, plan_file, log = sys.argv[1:]
+plan = open(plan_file).read().split()
+try:
+    cases = json.load(open(path)).get("test_cases", [])
+except (OSError, ValueError):
+    cases = []
+text = open(log, errors="replace").read()
+def failed(name, why):
+    print(f"FAIL {suite}.{name}")
+    print(f"    FAILED: {suite}.{name} ({why})", file=sys.stderr)
+for i, name in enumerate(plan):
+    case = cases[i] if i < len(cases) else None
+    if case is None or case["name"] == "":
+        # kunit.py's "missing expected subtest": the plan had it, the guest never said.
+        failed(name, "did not run: the guest stopped before it")
+    elif case["name"] != name:
+        failed(name, f"the guest ran {case['name']!r} in its place")
+    elif case["status"] == "PASS":
+        print(f"PASS {suite}.{name}")
+    elif case["status"] == "SKIP":
+        why = re.search(rf"^ok {i + 1} {re.escape(name)} # SKIP ?(.*)$", text, re.M)
+        print(f"SKIP {suite}.{name} ({why.group(1) if why else 'skipped'})")
+    else:
+        print(f"FAIL {suite}.{name}")
+for case in cases[len(plan):]:
+    failed(case["name"] or "unnamed", "not in the plan")
+PY
+	[ "$ran" = 1 ]
+}
+
+# The e2e crate's own tests, #[test]s run on the host by cargo (the splat file against
+# kmsg.rs and check-debug-log.sh, the demangling of fault traces, the harness, ifreq and
+# /proc parsing): e2e-unit.<module>.<test> each. The tests are listed first, so that one that
+# never reported (the test binary died) fails by name.
+suite_e2e_unit() {
+	local s=e2e-unit log=$LOGS/e2e-unit.log list=$LOGS/e2e-unit.list t
+	local cargo=(cargo test --manifest-path "$ROOT/Cargo.toml" --locked -p vhost-e2e)
+	stage "$s: the #[test]s of tests/e2e on the host"
+	need cargo
+	if ! "${cargo[@]}" --no-run >"$log" 2>&1; then
+		fail "$s.tests_build"
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		return 0
+	fi
+	"${cargo[@]}" -q -- --list --format terse 2>>"$log" | sed -n 's/: test$//p' >"$list" || true
+	check "$s.tests_are_listed" test -s "$list"
+	# One at a time: the harness's tests fork.
+	"${cargo[@]}" -- --test-threads=1 >>"$log" 2>&1 || true
+	while read -r t; do
+		if grep -qxF "test $t ... ok" "$log"; then
+			pass "$s.${t//::tests::/.}"
+		else
+			fail "$s.${t//::tests::/.}"
+			grep -A15 -F -- "---- $t stdout ----" "$log" | sed 's/^/  | /' >&2 || true
+		fi
+	done <"$list"
 }
 
 # The end-to-end suite: a guest over the host's root filesystem runs vhost-e2e.
@@ -224,7 +292,7 @@ suite_e2e() {
 	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 2400 --logdir "$logdir" \
 		--log "$log" --append "$append" --hostfs "$ROOT/tests/guest/e2e.sh" \
 		>/dev/null 2>&1 || rc=$?
-	tap_results "$s" "$log" "$rc" || return 0
+	tap_results "$s" "$log" "$rc" "$e2e" test ${filter:+"$filter"} || return 0
 	if grep -E '^not ok' "$log" | sed 's/^/    /' >&2; then
 		# What the cases kept, and for the nested QEMU its last samples.
 		find "$logdir" -type f | sed "s|^$ROOT/|    kept: |" >&2
@@ -268,7 +336,8 @@ suite_stress() {
 		>/dev/null 2>&1 || rc=$?
 	secs=$(($(date +%s) - start))
 	info "stress-$v: guest ran $((secs / 60)) min $((secs % 60)) s (exit status $rc)"
-	tap_results "stress-$v" "$log" "$rc" || return 0
+	tap_results "stress-$v" "$log" "$rc" "$e2e" stress --scale "$scale" \
+		${STRESS_FILTER:+"$STRESS_FILTER"} || return 0
 	grep -E '^# fault points:' "$log" | sed 's/^# /    /' >&2 || true
 	grep -E '^not ok' "$log" | sed 's/^/    /' >&2 || true
 	if [[ $v == debug* ]]; then
@@ -292,7 +361,7 @@ suite_lockdep() {
 	e2e=$("$ROOT/scripts/build-e2e.sh")
 	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout 900 --log "$log" \
 		--append "vt.e2e=$e2e" --hostfs "$ROOT/tests/guest/lockdep.sh" >/dev/null 2>&1 || rc=$?
-	tap_results "$s" "$log" "$rc" || return 0
+	tap_results "$s" "$log" "$rc" "$e2e" lockdep || return 0
 	grep -E '^not ok' "$log" | sed 's/^/    /' >&2 || true
 	check "$s.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
 }
@@ -303,6 +372,7 @@ run_suite() {
 	boot-rust | boot-c) suite_boot "${1#boot-}" ;;
 	kunit-rust | kunit-c | kunit-debug) suite_kunit "${1#kunit-}" ;;
 	e2e-rust | e2e-c | e2e-modv) suite_e2e "${1#e2e-}" ;;
+	e2e-unit) suite_e2e_unit ;;
 	lint) suite_lint ;;
 	stress-rust | stress-c | stress-debug | stress-debug-c) suite_stress "${1#stress-}" ;;
 	lockdep-debug | lockdep-debug-c) suite_lockdep "${1#lockdep-}" ;;
@@ -327,7 +397,7 @@ in_tree() {
 all_suites() {
 	case $1 in
 	6.12) echo build-rust boot-rust kunit-rust e2e-rust stress-rust build-c boot-c kunit-c e2e-c \
-		stress-c kunit-debug stress-debug lockdep-debug lint ;;
+		stress-c kunit-debug stress-debug lockdep-debug lint e2e-unit ;;
 	*) echo build-rust boot-rust kunit-rust e2e-rust build-c boot-c kunit-c e2e-c lint ;;
 	esac
 }

@@ -14,22 +14,19 @@
 //!   runs it alone, and `vnt_kthread=1` as the control with vhost's kthread worker (booted with
 //!   `vhost.fork_from_owner_default=0`), as `vhost_net_test_rx_kthread_control` and `_tx_...`.
 
+use crate::kmsg::Kmsg;
 use crate::netdev::{self, Config, NetDev};
-use crate::tap::{PacketSocket, Tap, ETHERTYPE};
+use crate::sys::open_vhost_net;
+use crate::tap::{PacketSocket, Tap};
+use nix::pty::openpty;
+use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+use nix::sys::resource::{setrlimit, Resource};
+use nix::unistd::Pid;
 use std::fs::File;
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 fn report(name: &str, value: f64, unit: &str) {
     println!("BENCH {name} {value:.1} {unit}");
-}
-
-fn open_vhost_net() -> Result<File, String> {
-    File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/vhost-net")
-        .map_err(|e| format!("open /dev/vhost-net: {e}"))
 }
 
 /// Owner cycles in worker `mode`: open /dev/vhost-net, `VHOST_SET_OWNER` (vhost_task_create +
@@ -37,7 +34,6 @@ fn open_vhost_net() -> Result<File, String> {
 /// close (vhost_task_stop, which waits for the worker's exit, and vhost-net's teardown, timed).
 /// Returns the medians, in microseconds, of the two timed steps.
 fn owner_cycle(n: u32, mode: u8) -> Result<(f64, f64), String> {
-    use std::os::unix::io::IntoRawFd;
     let mut set_owner = Vec::new();
     let mut close = Vec::new();
     for _ in 0..n {
@@ -46,10 +42,10 @@ fn owner_cycle(n: u32, mode: u8) -> Result<(f64, f64), String> {
         let t0 = Instant::now();
         crate::ioctls::set_owner(&fd).map_err(|e| format!("VHOST_SET_OWNER: {e}"))?;
         set_owner.push(t0.elapsed().as_secs_f64() * 1e6);
-        let raw = fd.into_raw_fd();
         let t0 = Instant::now();
-        // SAFETY: closing the descriptor this function owns.
-        unsafe { libc::close(raw) };
+        // The close: vhost's release, which stops the worker. A File drops its close's error,
+        // which for a device file is always 0: release() cannot fail it.
+        drop(fd);
         close.push(t0.elapsed().as_secs_f64() * 1e6);
     }
     Ok((median(&mut set_owner), median(&mut close)))
@@ -62,20 +58,12 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Restricts thread `tid` (0: the calling thread) to the CPUs in `cpus`.
 fn pin(tid: i32, cpus: &[usize]) -> Result<(), String> {
-    // SAFETY: an all-zero cpu_set_t is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let mut set = CpuSet::new();
     for &c in cpus {
-        // SAFETY: `set` is a valid cpu_set_t and `c` is below CPU_SETSIZE.
-        unsafe { libc::CPU_SET(c, &mut set) };
+        set.set(c).map_err(|e| format!("CPU {c}: {e}"))?;
     }
-    // SAFETY: `set` is valid for the size given.
-    if unsafe { libc::sched_setaffinity(tid, std::mem::size_of_val(&set), &set) } < 0 {
-        return Err(format!(
-            "sched_setaffinity({tid}): {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+    sched_setaffinity(Pid::from_raw(tid), &set)
+        .map_err(|e| format!("sched_setaffinity({tid}): {e}"))
 }
 
 /// The frame workloads run with the owner on CPU 0 and its worker on CPU 1, so that every
@@ -86,7 +74,9 @@ fn pin_owner_and_worker() -> Result<impl Drop, String> {
     struct Unpin;
     impl Drop for Unpin {
         fn drop(&mut self) {
-            let _ = pin(0, &(0..64).collect::<Vec<_>>());
+            if let Err(e) = pin(0, &(0..64).collect::<Vec<_>>()) {
+                println!("BENCH-NOTE the owner stays pinned: {e}");
+            }
         }
     }
     let me = crate::procfs::self_pid();
@@ -110,45 +100,34 @@ fn pin_owner_and_worker() -> Result<impl Drop, String> {
 fn frame_bench(name: &str) -> Result<(Tap, PacketSocket, NetDev, impl Drop), String> {
     let tap = Tap::new(name).map_err(|e| format!("tap: {e}"))?;
     let sock = PacketSocket::new(tap.ifindex).map_err(|e| format!("socket: {e}"))?;
-    let dev = NetDev::new(
-        &tap,
-        Config {
-            mrg_rxbuf: true,
-            fork_owner: None,
-        },
-    )
-    .map_err(|e| format!("vhost-net: {e}"))?;
+    let dev = NetDev::new(&tap, Config::task(true)).map_err(|e| format!("vhost-net: {e}"))?;
     let pinned = pin_owner_and_worker()?;
     Ok((tap, sock, dev, pinned))
 }
+
+/// How long a frame workload may take.
+const BENCH_LIMIT: Duration = Duration::from_secs(300);
 
 /// Small frames through the transmit path: each kick wakes the worker. Frames per second.
 fn tx_small(n: u32) -> Result<f64, String> {
     let (_tap, sock, mut dev, _pinned) = frame_bench("vt-bench")?;
     let mut buf = vec![0u8; 2048];
     let start = Instant::now();
-    let mut got = 0u32;
-    let mut sent = 0u32;
-    let deadline = start + Duration::from_secs(300);
-    while got < n {
-        if Instant::now() > deadline {
-            return Err(format!("tx: stalled at {got}/{n}"));
-        }
-        while sent < n && sent - got < 128 {
-            let f = netdev::frame(sent, 60);
-            if !dev.send(&f).map_err(|e| format!("send: {e}"))? {
-                break;
-            }
-            sent += 1;
-        }
-        if sock
-            .recv(&mut buf, Duration::from_millis(100))
-            .map_err(|e| format!("recv: {e}"))?
-            .is_some()
-        {
-            got += 1;
-        }
-    }
+    netdev::pump(
+        &mut (&mut dev, &mut buf),
+        (n, 128),
+        start + BENCH_LIMIT,
+        "tx",
+        |(dev, _), seq| {
+            dev.send(&netdev::frame(seq, 60))
+                .map_err(|e| format!("send: {e}"))
+        },
+        |(_, buf), _| {
+            let got = sock.recv(buf, Duration::from_millis(100));
+            got.map(|f| u32::from(f.is_some()))
+                .map_err(|e| format!("recv: {e}"))
+        },
+    )?;
     Ok(f64::from(n) / start.elapsed().as_secs_f64())
 }
 
@@ -157,32 +136,26 @@ fn tx_small(n: u32) -> Result<f64, String> {
 fn rx_small(n: u32) -> Result<f64, String> {
     let (_tap, sock, mut dev, _pinned) = frame_bench("vt-bench-rx")?;
     let start = Instant::now();
-    let mut got = 0u32;
-    let mut sent = 0u32;
-    let deadline = start + Duration::from_secs(300);
-    while got < n {
-        if Instant::now() > deadline {
-            return Err(format!("rx: stalled at {got}/{n}"));
-        }
-        // Fewer in flight than the tap's queue holds, so that none is dropped.
-        while sent < n && sent - got < 128 {
-            sock.send(&netdev::frame(sent, 60))
-                .map_err(|e| format!("rx: send: {e}"))?;
-            sent += 1;
-        }
-        let mut any = false;
-        while let Some(f) = dev.recv().map_err(|e| format!("rx: {e}"))? {
-            // The stack talks on the tap too (IPv6 neighbour discovery): not ours.
-            if f.len() >= 14 && f[12..14] == ETHERTYPE.to_be_bytes() {
-                got += 1;
-                any = true;
+    // Fewer in flight than the tap's queue holds, so that none is dropped.
+    netdev::pump(
+        &mut dev,
+        (n, 128),
+        start + BENCH_LIMIT,
+        "rx",
+        |_, seq| {
+            sock.send(&netdev::frame(seq, 60))
+                .map(|()| true)
+                .map_err(|e| format!("send: {e}"))
+        },
+        |dev, _| {
+            let got = netdev::received(dev).map_err(|e| e.to_string())?.len() as u32;
+            if got == 0 {
+                dev.wait_call(netdev::RX, Duration::from_millis(100))
+                    .map_err(|e| e.to_string())?;
             }
-        }
-        if !any {
-            dev.wait_call(netdev::RX, Duration::from_millis(100))
-                .map_err(|e| format!("rx: {e}"))?;
-        }
-    }
+            Ok(got)
+        },
+    )?;
     Ok(f64::from(n) / start.elapsed().as_secs_f64())
 }
 
@@ -215,17 +188,8 @@ fn meminfo() -> Result<MemInfo, String> {
 /// around the `VHOST_SET_OWNER`s.
 fn scale(n: u32) -> Result<(), String> {
     let want = u64::from(n) + 64;
-    let lim = libc::rlimit {
-        rlim_cur: want,
-        rlim_max: want,
-    };
-    // SAFETY: a valid rlimit; raising the limits of this process only.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } < 0 {
-        return Err(format!(
-            "RLIMIT_NOFILE {want}: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
+    setrlimit(Resource::RLIMIT_NOFILE, want, want)
+        .map_err(|e| format!("RLIMIT_NOFILE {want}: {e}"))?;
     let fds = (0..n)
         .map(|_| open_vhost_net())
         .collect::<Result<Vec<_>, _>>()?;
@@ -256,34 +220,6 @@ fn scale(n: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// A pseudo-terminal: the master, and the slave for a child's output. A child's C library
-/// buffers its output in blocks when it writes to a pipe, and by lines to a terminal: the lines
-/// then come as they are written, so that the time each comes in can be taken.
-fn openpty() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), String> {
-    use std::os::fd::FromRawFd;
-    let (mut master, mut slave) = (-1, -1);
-    // SAFETY: valid pointers to two ints; no name, terminal settings or size asked for.
-    let r = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    if r < 0 {
-        return Err(format!("openpty: {}", std::io::Error::last_os_error()));
-    }
-    // SAFETY: `openpty()` returned two new descriptors, owned from here on.
-    Ok(unsafe {
-        (
-            std::os::fd::OwnedFd::from_raw_fd(master),
-            std::os::fd::OwnedFd::from_raw_fd(slave),
-        )
-    })
-}
-
 /// Upstream's vhost-net test, `tools/virtio/vhost_net_test` of the kernel's own tree, as a
 /// workload: its tap and vhost-net device, `bufs` buffers received through vhost-net (it sends
 /// each through a packet socket on the tap, the worker copies it into the receive ring), then
@@ -308,13 +244,16 @@ fn openpty() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), String> {
 /// besides vhost_task.
 fn vhost_net_test(path: &str, bufs: u32, diag: bool, kthread: bool) -> Result<(f64, f64), String> {
     use std::io::BufRead;
-    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     // A new device's first link event waits for a second after the last one (linkwatch), and
     // until it has run the tap's queue drops what the receive test sends: the frame benches'
     // taps were the last, so let a second pass, and another, idle (free under -icount).
     std::thread::sleep(Duration::from_secs(2));
-    let (master, slave) = openpty()?;
+    // A pseudo-terminal for its output: a child's C library buffers its output in blocks when
+    // it writes to a pipe, and by lines to a terminal, so that the time each line comes in
+    // can be taken.
+    let pty = openpty(None, None).map_err(|e| format!("openpty: {e}"))?;
+    let (master, slave) = (pty.master, pty.slave);
     let err = slave.try_clone().map_err(|e| format!("dup: {e}"))?;
     let mut cmd = Command::new(path);
     cmd.arg("--buf-num")
@@ -322,20 +261,14 @@ fn vhost_net_test(path: &str, bufs: u32, diag: bool, kthread: bool) -> Result<(f
         .stdin(Stdio::null())
         .stdout(Stdio::from(slave))
         .stderr(Stdio::from(err));
-    // SAFETY: between fork and exec the closure only calls `sched_setaffinity()`, which is
-    // async-signal-safe, on a set on its own stack.
-    unsafe {
-        cmd.pre_exec(|| {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(0, &mut set);
-            if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        })
-    };
+    // The child runs on CPU 0: it inherits the CPUs of the thread that spawns it, this one,
+    // pinned for the spawn and then let go where it was.
+    let was = sched_getaffinity(Pid::from_raw(0)).map_err(|e| format!("sched_getaffinity: {e}"))?;
+    pin(0, &[0])?;
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| format!("{path}: {e}"))?;
+    let spawned = cmd.spawn();
+    sched_setaffinity(Pid::from_raw(0), &was).map_err(|e| format!("sched_setaffinity: {e}"))?;
+    let mut child = spawned.map_err(|e| format!("{path}: {e}"))?;
     // The slave ends are the child's now: drop ours, so that its exit ends the reads.
     drop(cmd);
     let pid = i32::try_from(child.id()).map_err(|e| format!("pid: {e}"))?;
@@ -348,6 +281,7 @@ fn vhost_net_test(path: &str, bufs: u32, diag: bool, kthread: bool) -> Result<(f
                 break;
             }
             if Instant::now() > deadline {
+                // Ignored: the bench fails with the reason below; the child is reaped on exit.
                 let _ = child.kill();
                 return Err(format!("no kthread {name} to pin"));
             }
@@ -395,7 +329,8 @@ fn vhost_net_test(path: &str, bufs: u32, diag: bool, kthread: bool) -> Result<(f
     }
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(t) = sampler {
-        let _ = t.join();
+        t.join()
+            .map_err(|_| "the sampler thread panicked".to_string())?;
     }
     if diag {
         println!("BENCH-NOTE vnt output: {out}");
@@ -411,37 +346,22 @@ fn vhost_net_test(path: &str, bufs: u32, diag: bool, kthread: bool) -> Result<(f
 /// Echoes the KUnit lines of the kernel log (KTAP, as the kernel printed them at boot), so that
 /// the host reads them even when the console's log level hid them.
 fn echo_ktap() {
-    use std::os::unix::fs::OpenOptionsExt;
-    let Ok(mut kmsg) = File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open("/dev/kmsg")
-    else {
-        println!("BENCH-NOTE no /dev/kmsg: no KUnit figures");
-        return;
+    let mut kmsg = match Kmsg::from_start() {
+        Ok(k) => k,
+        Err(e) => {
+            println!("BENCH-NOTE no /dev/kmsg ({e}): no KUnit figures");
+            return;
+        }
     };
-    let mut rec = vec![0u8; 8192];
-    loop {
-        // One record per read: "prio,seq,usec,flags;text\n" and continuation lines.
-        let n = match kmsg.read(&mut rec) {
-            Ok(0) => break,
-            Ok(n) => n,
-            // Records overwritten since the last read: go on with the next.
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
-            Err(_) => break,
-        };
-        let rec = String::from_utf8_lossy(&rec[..n]);
-        let Some(text) = rec.lines().next().and_then(|l| l.split_once(';')) else {
-            continue;
-        };
-        let t = text.1.trim_start();
+    for line in kmsg.read_new() {
+        let t = line.trim_start();
         if t.starts_with("KTAP")
             || t.starts_with('#')
             || t.starts_with("ok ")
             || t.starts_with("not ok ")
             || t.starts_with("1..")
         {
-            println!("KTAP {}", text.1);
+            println!("KTAP {line}");
         }
     }
 }

@@ -5,7 +5,7 @@
 use crate::ioctls;
 use crate::procfs;
 use crate::setup;
-use std::fs::File;
+use nix::sched::{unshare, CloneFlags};
 use std::io;
 use std::time::Duration;
 
@@ -32,10 +32,7 @@ fn list(threads: &[procfs::Thread]) -> String {
 fn show_mode(mode: u8) -> io::Result<Vec<String>> {
     let me = std::process::id() as i32;
     let name = format!("vhost-{me}");
-    let fd = File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/vhost-net")?;
+    let fd = crate::sys::open_vhost_net().map_err(io::Error::other)?;
     ioctls::set_fork_from_owner(&fd, mode)?;
     ioctls::set_owner(&fd)?;
 
@@ -137,7 +134,9 @@ pub fn run() -> i32 {
         eprintln!("demo: cannot make a cgroup: {e}");
         return 1;
     }
-    if let Err(e) = setup::unshare(libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET) {
+    if let Err(e) =
+        unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNET)
+    {
         eprintln!("demo: cannot unshare namespaces: {e}");
         return 1;
     }

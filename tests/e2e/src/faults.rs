@@ -22,7 +22,7 @@
 //! (scripts/fault-diff.sh).
 
 use crate::cases::worker_thread;
-use crate::harness::{ensure, fork, pipe, skip, CaseResult, Context};
+use crate::harness::{ensure, exit_code, skip, CaseResult, Context, Noted};
 use crate::ioctls;
 use crate::kmsg::{self, Kmsg};
 use crate::kvm;
@@ -32,9 +32,9 @@ use crate::scsi;
 use crate::tap::{PacketSocket, Tap};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
-use std::os::unix::io::AsRawFd;
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vhost::vhost_kern::net::Net;
@@ -87,7 +87,9 @@ pub fn unavailable() -> Option<String> {
                 .into(),
         );
     }
-    mount_debugfs();
+    if let Err(e) = mount_debugfs() {
+        return Some(e);
+    }
     for d in ["failslab", "fail_page_alloc"] {
         if !std::path::Path::new(&format!("{DEBUGFS}/{d}")).exists() {
             return Some(format!(
@@ -99,14 +101,10 @@ pub fn unavailable() -> Option<String> {
     None
 }
 
-/// Mounts debugfs unless it is there.
-pub fn mount_debugfs() {
-    // Without CONFIG_DEBUG_FS there is no mount point either.
-    if fs::read_dir(DEBUGFS).is_ok_and(|mut d| d.next().is_none()) {
-        let _ = std::process::Command::new("/bin/busybox")
-            .args(["mount", "-t", "debugfs", "debugfs", DEBUGFS])
-            .status();
-    }
+/// Mounts debugfs unless it is there. Without CONFIG_DEBUG_FS there is no mount point either,
+/// and the error says so.
+pub fn mount_debugfs() -> Result<(), String> {
+    crate::sys::mount_pseudo_fs("debugfs", DEBUGFS)
 }
 
 /// Makes every allocation of the armed task a fault point: by default both fault types skip
@@ -168,15 +166,6 @@ impl Dev {
         })
     }
 
-    fn fd(&self) -> i32 {
-        match self {
-            Dev::Net(n, _) => n.as_raw_fd(),
-            Dev::Vsock(v) => v.as_raw_fd(),
-            Dev::Scsi(s) => s.as_raw_fd(),
-            Dev::Kvm(vm) => vm.vcpu.as_raw_fd(),
-        }
-    }
-
     /// The call under test; for `VHOST_NEW_WORKER`, the new worker's id.
     fn call(&mut self, path: Path) -> io::Result<u32> {
         if let Dev::Kvm(vm) = self {
@@ -187,10 +176,9 @@ impl Dev {
                     e => io::Error::other(e.to_string()),
                 });
         }
-        let fd = Fd(self.fd());
         match path {
-            Path::ScsiNewWorker => ioctls::new_worker(&fd),
-            _ => ioctls::set_owner(&fd).map(|()| 0),
+            Path::ScsiNewWorker => ioctls::new_worker(&*self),
+            _ => ioctls::set_owner(&*self).map(|()| 0),
         }
     }
 
@@ -204,11 +192,14 @@ impl Dev {
     }
 }
 
-struct Fd(i32);
-
-impl AsRawFd for Fd {
-    fn as_raw_fd(&self) -> i32 {
-        self.0
+impl AsRawFd for Dev {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Dev::Net(n, _) => n.as_raw_fd(),
+            Dev::Vsock(v) => v.as_raw_fd(),
+            Dev::Scsi(s) => s.as_raw_fd(),
+            Dev::Kvm(vm) => vm.vcpu.as_raw_fd(),
+        }
     }
 }
 
@@ -322,15 +313,8 @@ fn owner(path: Path, n: u32) -> Result<Outcome, String> {
         }
     };
     use_worker(dev, path, id, me, threads)?;
-    ensure(
-        procfs::wait_for(T, || procfs::threads(me).map_or(0, |t| t.len()) == 1),
-        || {
-            format!(
-                "threads left after close: {:?}",
-                procfs::threads(me).unwrap_or_default()
-            )
-        },
-    )?;
+    procfs::wait_single_threaded(me, T)
+        .map_err(|left| format!("threads left after close: {left:?}"))?;
     let now = fd_count();
     ensure(now == fds, || {
         format!("{now} fds open after close, {fds} before")
@@ -434,19 +418,10 @@ pub fn walk(path: Path) -> CaseResult {
     let mut splats: Vec<String> = Vec::new();
     let t0 = Instant::now();
     for n in 1..=MAX_N {
-        let mut p = pipe().ctx("pipe")?;
-        let mut child = fork(|| {
-            let r = owner(path, n);
-            let msg = match &r {
-                Ok(o) => o.encode(),
-                Err(e) => e.clone(),
-            };
-            let _ = (&p.w).write_all(msg.as_bytes());
-            i32::from(r.is_err())
-        })
-        .ctx("fork")?;
-        p.w = fs::File::open("/dev/null").ctx("null")?;
-        let Some(status) = child.wait_timeout(WATCHDOG) else {
+        let mut noted = Noted::spawn(|| owner(path, n).map(|o| o.encode())).ctx("fork")?;
+        let (status, msg) = noted.wait(WATCHDOG);
+        let child = &noted.child;
+        let Some(status) = status else {
             let stack =
                 fs::read_to_string(format!("/proc/{}/stack", child.pid)).unwrap_or_default();
             return Err(format!(
@@ -455,8 +430,6 @@ pub fn walk(path: Path) -> CaseResult {
                 stack.replace('\n', " | ")
             ));
         };
-        let mut msg = String::new();
-        let _ = p.r.read_to_string(&mut msg);
         let lines = kmsg.read_new();
         let bad = kmsg::splats(&lines);
         if !bad.is_empty() {
@@ -467,9 +440,7 @@ pub fn walk(path: Path) -> CaseResult {
         ensure(stray.is_empty(), || {
             format!("{label} n={n}: worker threads {stray:?} outlived their owner")
         })?;
-        ensure(crate::harness::exit_code(status) == 0, || {
-            format!("{label} n={n}: {msg}")
-        })?;
+        ensure(exit_code(status) == 0, || format!("{label} n={n}: {msg}"))?;
         let outcome = Outcome::decode(&msg).ok_or(format!("{label} n={n}: owner said {msg:?}"))?;
         let result = match outcome {
             Outcome::NotReached => {

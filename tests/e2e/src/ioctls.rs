@@ -29,6 +29,7 @@ pub const FORK_OWNER_TASK: u8 = 1;
 #[repr(C)]
 #[derive(Default, Debug, Clone, Copy)]
 pub struct WorkerState {
+    /// The worker's id, as `VHOST_NEW_WORKER` returns it.
     pub worker_id: u32,
 }
 
@@ -36,7 +37,9 @@ pub struct WorkerState {
 #[repr(C)]
 #[derive(Default, Debug, Clone, Copy)]
 pub struct VringWorker {
+    /// The ring.
     pub index: u32,
+    /// The worker that serves it.
     pub worker_id: u32,
 }
 
@@ -44,9 +47,13 @@ pub struct VringWorker {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct ScsiTarget {
+    /// `VHOST_SCSI_ABI_VERSION`, filled in by the kernel on `VHOST_SCSI_GET_ENDPOINT`.
     pub abi_version: i32,
+    /// The target's WWPN, NUL-padded.
     pub vhost_wwpn: [u8; 224],
+    /// The target portal group tag.
     pub vhost_tpgt: u16,
+    /// Zero.
     pub reserved: u16,
 }
 

@@ -26,33 +26,38 @@
 //! a restart of the `KVM_RUN` after the signal's handler.
 
 use crate::cases::{become_user, check_contract, read_tid, set_rlimit};
-use crate::harness::{ensure, exit_code, fork, pipe, skip, Case, CaseResult, Context, Pipe};
-use crate::procfs;
+use crate::harness::{case, ensure, fork, skip, Case, CaseResult, Context, Noted};
+use crate::procfs::{self, PF_KTHREAD, PF_USER_WORKER};
 use crate::setup;
+use crate::sys;
 use kvm_bindings::{kvm_pre_fault_memory, kvm_regs, kvm_userspace_memory_region};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use nix::errno::Errno;
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::pthread::{pthread_kill, pthread_self, Pthread};
+use nix::sys::resource::Resource;
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use std::fs;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use vmm_sys_util::ioctl::ioctl_with_mut_ref;
+use vm_memory::{Bytes, MmapRegion, VolatileMemory};
 use vmm_sys_util::ioctl_iowr_nr;
 
 /// The comm of KVM's NX huge page recovery thread.
 pub const COMM: &str = "kvm-nx-lpage-re";
 /// Where KVM's module parameters are.
 pub const PARAMS: &str = "/sys/module/kvm/parameters";
+/// KVM's parameter that turns NX huge pages, and their recovery, on and off.
 pub const NX: &str = "nx_huge_pages";
+/// KVM's recovery ratio: each period zaps 1/ratio of the huge pages split for NX (0: none).
 pub const RATIO: &str = "nx_huge_pages_recovery_ratio";
+/// KVM's recovery period in ms (0: KVM derives it from the ratio).
 pub const PERIOD: &str = "nx_huge_pages_recovery_period_ms";
-
-/// `PF_USER_WORKER` and `PF_KTHREAD` of include/linux/sched.h (the same in 6.12 and 7.3).
-const PF_USER_WORKER: u64 = 0x0000_4000;
-const PF_KTHREAD: u64 = 0x0020_0000;
 
 const MEM_SIZE: usize = 0x10000;
 const CODE_AT: u64 = 0x1000;
@@ -74,14 +79,8 @@ const KVM_RUN_NR: u64 = 0xae80;
 /// `KVM_CAP_PRE_FAULT_MEMORY`.
 const CAP_PRE_FAULT_MEMORY: libc::c_ulong = 236;
 
-/// Anonymous memory of the VMM, unmapped on drop.
-struct Mem {
-    ptr: *mut u8,
-    len: usize,
-}
-
-// SAFETY: `Mem` owns its mapping; nothing else refers to it but the VM, through the kernel.
-unsafe impl Send for Mem {}
+/// Anonymous memory of the VMM, mapped by vm-memory and unmapped when it is dropped.
+struct Mem(MmapRegion);
 
 impl Mem {
     /// `len` bytes; with `lazy`, MAP_NORESERVE, never touched by the VMM, so that reads map the
@@ -91,39 +90,20 @@ impl Mem {
         if lazy {
             flags |= libc::MAP_NORESERVE;
         }
-        // SAFETY: a new anonymous mapping; no existing memory is touched.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(format!(
-                "mmap of {len} bytes: {}",
-                io::Error::last_os_error()
-            ));
-        }
-        Ok(Mem { ptr: p.cast(), len })
+        MmapRegion::build(None, len, libc::PROT_READ | libc::PROT_WRITE, flags)
+            .map(Mem)
+            .map_err(|e| format!("mmap of {len} bytes: {e}"))
     }
 
-    fn write(&self, at: u64, bytes: &[u8]) {
-        let at = at as usize;
-        assert!(at + bytes.len() <= self.len);
-        // SAFETY: the range is inside the mapping, which is writable and ours.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(at), bytes.len()) };
+    fn write(&self, at: u64, bytes: &[u8]) -> Result<(), String> {
+        self.0
+            .as_volatile_slice()
+            .write_slice(bytes, at as usize)
+            .map_err(|e| format!("{} bytes at {at:#x} of the VMM's memory: {e}", bytes.len()))
     }
-}
 
-impl Drop for Mem {
-    fn drop(&mut self) {
-        // SAFETY: unmaps the mapping made in `new`; the VM that used it is gone (fields of
-        // `Vm` drop in order, the vCPU and the VM first).
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    fn len(&self) -> usize {
+        self.0.size()
     }
 }
 
@@ -137,6 +117,7 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// The errno of a failed `KVM_RUN`, `None` for an unexpected exit.
     pub fn errno(&self) -> Option<i32> {
         match self {
             RunError::Errno(e) => Some(*e),
@@ -173,6 +154,7 @@ pub fn errno_name(e: i32) -> String {
 
 /// A VM with its memory and one vCPU, not run yet.
 pub struct Vm {
+    /// Its one vCPU.
     pub vcpu: VcpuFd,
     vm: VmFd,
     _mem: Mem,
@@ -194,8 +176,8 @@ impl Vm {
         let kvm = Kvm::new().map_err(|e| format!("open /dev/kvm: {e}"))?;
         let vm = kvm.create_vm().map_err(|e| format!("KVM_CREATE_VM: {e}"))?;
         let mem = Mem::new(MEM_SIZE, false)?;
-        mem.write(CODE_AT, &GUEST_CODE);
-        mem.write(SPIN_AT, &SPIN_CODE);
+        mem.write(CODE_AT, &GUEST_CODE)?;
+        mem.write(SPIN_AT, &SPIN_CODE)?;
         add_slot(&vm, 0, 0, &mem)?;
         let large = if large > 0 {
             let m = Mem::new(large, true)?;
@@ -245,10 +227,11 @@ fn add_slot(vm: &VmFd, slot: u32, gpa: u64, mem: &Mem) -> Result<(), String> {
         slot,
         flags: 0,
         guest_phys_addr: gpa,
-        memory_size: mem.len as u64,
-        userspace_addr: mem.ptr as u64,
+        memory_size: mem.len() as u64,
+        userspace_addr: mem.0.as_ptr() as u64,
     };
-    // SAFETY: the memory is a mapping of ours that outlives the VM (see `Vm`'s field order).
+    // SAFETY: the memory is a mapping of ours that outlives the VM: `Vm` drops its vCPU and VM
+    // fds before their `Mem`s (fields drop in order of declaration).
     unsafe { vm.set_user_memory_region(region) }
         .map_err(|e| format!("KVM_SET_USER_MEMORY_REGION slot {slot}: {e}"))
 }
@@ -295,12 +278,7 @@ pub fn run_to_hlt(vcpu: &mut VcpuFd) -> Result<(), RunError> {
 
 /// The recovery threads among the threads of `pid`.
 pub fn recovery_threads(pid: i32) -> Vec<i32> {
-    procfs::threads(pid)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|t| t.comm == COMM)
-        .map(|t| t.tid)
-        .collect()
+    procfs::threads_named(pid, COMM)
 }
 
 /// Every recovery thread in the system.
@@ -320,19 +298,9 @@ pub fn recovery_thread(pid: i32) -> Result<i32, String> {
     }
 }
 
-/// The fields of /proc/<tid>/stat after the comm: [0] is the state (field 3).
-fn stat_fields(tid: i32) -> Result<Vec<String>, String> {
-    let s = fs::read_to_string(format!("/proc/{tid}/stat")).ctx("stat")?;
-    let rest = s.rfind(')').map(|i| &s[i + 1..]).ok_or("no comm in stat")?;
-    Ok(rest.split_whitespace().map(str::to_string).collect())
-}
-
 /// The task's flags (PF_*), field 9 of /proc/<tid>/stat.
 pub fn task_flags(tid: i32) -> Result<u64, String> {
-    stat_fields(tid)?
-        .get(6)
-        .and_then(|f| f.parse().ok())
-        .ok_or_else(|| format!("no flags in /proc/{tid}/stat"))
+    procfs::stat(tid).map(|s| s.flags).ctx("stat")
 }
 
 /// What /proc/<tid>/schedstat says: time on the CPU in ns, and how many times it was
@@ -354,6 +322,14 @@ pub fn schedstat(tid: i32) -> Result<(u64, u64), String> {
 /// more after each wake-up of a sleeping thread that then sleeps again.
 pub fn sleeps(tid: i32) -> Result<i64, String> {
     procfs::status_num(tid, "voluntary_ctxt_switches").ctx("status")
+}
+
+/// The one recovery thread of the VMM `me`, checked as [`check_worker`] does, and its pid in
+/// the VMM's pid namespace.
+fn checked_recovery_thread(me: i32) -> Result<(i32, i64), String> {
+    let w = recovery_thread(me)?;
+    check_worker(me, w)?;
+    Ok((w, ns_tid(w)?))
 }
 
 /// The task's pid in its innermost pid namespace (the last NSpid).
@@ -389,6 +365,7 @@ pub struct Params {
 }
 
 impl Params {
+    /// The parameters as they are now.
     pub fn save() -> Result<Params, String> {
         let mut saved = Vec::new();
         for name in [NX, RATIO, PERIOD] {
@@ -399,6 +376,7 @@ impl Params {
         Ok(Params { saved })
     }
 
+    /// "nx_huge_pages=Y nx_huge_pages_recovery_ratio=60 ...".
     pub fn describe(&self) -> String {
         self.saved
             .iter()
@@ -458,46 +436,13 @@ pub fn missing() -> Option<CaseResult> {
 
 /// Runs `f` in a child process and returns its result.
 pub fn in_child(timeout: Duration, f: impl FnOnce() -> CaseResult) -> CaseResult {
-    let Pipe { r: mut rd, w: wr } = pipe().ctx("pipe")?;
-    let mut child = fork(move || {
-        let (code, msg) = match f() {
-            Ok(m) => (0, m),
-            Err(e) => (1, e),
-        };
-        let _ = (&wr).write_all(msg.as_bytes());
-        code
-    })
-    .ctx("fork")?;
-    let st = child.wait_timeout(timeout).ok_or_else(|| {
-        format!(
-            "the child {} did not finish within {} s",
-            child.pid,
-            timeout.as_secs()
-        )
-    })?;
-    // Whatever the child wrote; a grandchild may still hold the pipe: do not wait for it.
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe { libc::fcntl(rd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-    let mut msg = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = rd.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        msg.extend_from_slice(&buf[..n]);
-    }
-    let msg = String::from_utf8_lossy(&msg).into_owned();
-    match exit_code(st) {
-        0 => Ok(msg),
-        1 => Err(msg),
-        c => Err(format!("the child died with status {c}: {msg}")),
-    }
+    Noted::spawn(f).ctx("fork")?.result(timeout)
 }
 
 /// Runs `f` as pid 1 of a new pid namespace.
 pub fn in_new_pid_ns(timeout: Duration, f: impl FnOnce() -> CaseResult) -> CaseResult {
     in_child(timeout, move || {
-        setup::unshare(libc::CLONE_NEWPID).ctx("unshare(CLONE_NEWPID)")?;
+        unshare(CloneFlags::CLONE_NEWPID).ctx("unshare(CLONE_NEWPID)")?;
         in_child(timeout, move || {
             ensure(std::process::id() == 1, || {
                 format!("pid {} in the new pid namespace, not 1", std::process::id())
@@ -507,65 +452,67 @@ pub fn in_new_pid_ns(timeout: Duration, f: impl FnOnce() -> CaseResult) -> CaseR
     })
 }
 
-macro_rules! case {
-    ($name:ident, $secs:expr) => {
-        Case {
-            name: stringify!($name),
-            run: $name,
-            timeout: Duration::from_secs($secs),
-        }
-    };
-}
-
 /// The cases of the e2e suite, in the order they run.
 pub fn cases() -> Vec<Case> {
     vec![
         case!(
             kvm_no_recovery_thread_until_first_run_then_one_user_worker_of_the_vmm,
-            120
+            120,
+            missing
         ),
         case!(
             kvm_rlimit_nproc_fails_first_run_with_eagain_until_raised,
-            120
+            120,
+            missing
         ),
-        case!(kvm_pids_max_fails_first_run_with_eagain_until_raised, 120),
+        case!(
+            kvm_pids_max_fails_first_run_with_eagain_until_raised,
+            120,
+            missing
+        ),
         case!(
             kvm_signal_pending_at_thread_creation_restarts_first_run,
-            600
+            600,
+            missing
         ),
         case!(
             kvm_recovery_thread_runs_every_period_while_the_vmm_sleeps,
-            120
+            120,
+            missing
         ),
         case!(
             kvm_parameter_writes_by_another_process_wake_every_recovery_thread,
-            180
+            180,
+            missing
         ),
-        case!(kvm_close_of_the_vm_stops_its_recovery_thread, 120),
+        case!(kvm_close_of_the_vm_stops_its_recovery_thread, 120, missing),
         case!(
             kvm_sigkill_of_a_running_vmm_reaps_it_with_its_recovery_thread,
-            120
+            120,
+            missing
         ),
         case!(
             kvm_64_vms_in_one_vmm_have_64_recovery_threads_gone_after_close,
-            300
+            300,
+            missing
         ),
-        case!(kvm_upstream_nx_huge_pages_test_sh_passes, 600),
+        case!(kvm_upstream_nx_huge_pages_test_sh_passes, 600, missing),
         case!(
             kvm_upstream_nx_huge_pages_test_without_cap_sys_boot_passes,
-            600
+            600,
+            missing
         ),
     ]
 }
 
 fn kvm_no_recovery_thread_until_first_run_then_one_user_worker_of_the_vmm() -> CaseResult {
-    if let Some(r) = missing() {
-        return r;
-    }
     let cg = setup::enter_new_cgroup("vt-kvm").ctx("cgroup")?;
     let cg = cg.trim_start_matches(setup::CGROUP_ROOT).to_string();
-    setup::unshare(
-        libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET,
+    unshare(
+        CloneFlags::CLONE_NEWPID
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWIPC
+            | CloneFlags::CLONE_NEWNET,
     )
     .ctx("unshare")?;
     in_child(Duration::from_secs(100), move || {
@@ -582,9 +529,7 @@ fn kvm_no_recovery_thread_until_first_run_then_one_user_worker_of_the_vmm() -> C
         })?;
         vm.run_guest()
             .map_err(|e| format!("the first KVM_RUN: {e}"))?;
-        let w = recovery_thread(me)?;
-        check_worker(me, w)?;
-        let nstid = ns_tid(w)?;
+        let (w, nstid) = checked_recovery_thread(me)?;
         for i in 0..3 {
             vm.run_guest()
                 .map_err(|e| format!("KVM_RUN {} of the guest: {e}", i + 2))?;
@@ -596,8 +541,7 @@ fn kvm_no_recovery_thread_until_first_run_then_one_user_worker_of_the_vmm() -> C
         let n = procfs::threads(me).ctx("threads")?.len();
         ensure(n == 2, || format!("the VMM has {n} threads, want 2"))?;
         drop(vm);
-        let t0 = Instant::now();
-        ensure(procfs::wait_for(T, || !procfs::exists(w)), || {
+        let gone = procfs::wait_gone(w, T).ok_or_else(|| {
             format!(
                 "{COMM} {w} still there {} s after the VM closed",
                 T.as_secs()
@@ -605,20 +549,17 @@ fn kvm_no_recovery_thread_until_first_run_then_one_user_worker_of_the_vmm() -> C
         })?;
         Ok(format!(
             "VMM {me} (pid 1 of new pid, uts, ipc and net namespaces, in cgroup {cg}): one thread until its first KVM_RUN, then {w} {COMM} (pid {nstid} in the namespace): Tgid the VMM, PF_USER_WORKER, not PF_KTHREAD, Kthread 0, the VMM's cgroup, namespaces and cmdline; 3 more runs: the same one thread; gone {} ms after close",
-            t0.elapsed().as_millis()
+            gone.as_millis()
         ))
     })
 }
 
 fn kvm_rlimit_nproc_fails_first_run_with_eagain_until_raised() -> CaseResult {
-    if let Some(r) = missing() {
-        return r;
-    }
     in_new_pid_ns(Duration::from_secs(100), || {
         let me = procfs::self_pid();
         // Made as root, run as a user whose only task the VMM is: a limit of 1 is full.
         let mut vm = Vm::new()?;
-        set_rlimit(libc::RLIMIT_NPROC, 1)?;
+        set_rlimit(Resource::RLIMIT_NPROC, 1)?;
         become_user(4344)?;
         for i in 1..=2 {
             let e = vm.run_guest().err();
@@ -636,12 +577,10 @@ fn kvm_rlimit_nproc_fails_first_run_with_eagain_until_raised() -> CaseResult {
                 format!("after the refused KVM_RUN {i} the VMM has threads {threads:?}")
             })?;
         }
-        set_rlimit(libc::RLIMIT_NPROC, 2)?;
+        set_rlimit(Resource::RLIMIT_NPROC, 2)?;
         vm.run_guest()
             .map_err(|e| format!("KVM_RUN after raising RLIMIT_NPROC to 2: {e}"))?;
-        let w = recovery_thread(me)?;
-        check_worker(me, w)?;
-        let nstid = ns_tid(w)?;
+        let (w, nstid) = checked_recovery_thread(me)?;
         ensure(nstid == 2, || {
             format!("{COMM} is pid {nstid} in the VMM's pid namespace, want 2: a refusal at RLIMIT_NPROC (copy_creds) comes before alloc_pid()")
         })?;
@@ -665,10 +604,7 @@ fn pids_max_events(cg: &str) -> Result<u64, String> {
 }
 
 fn kvm_pids_max_fails_first_run_with_eagain_until_raised() -> CaseResult {
-    if let Some(r) = missing() {
-        return r;
-    }
-    let _ = setup::enable_controller("pids");
+    setup::enable_controller("pids").ctx("enable the pids controller")?;
     in_new_pid_ns(Duration::from_secs(100), || {
         const REFUSED: u64 = 3;
         // Moves pid 1 of the namespace, this process, there.
@@ -682,6 +618,7 @@ fn kvm_pids_max_fails_first_run_with_eagain_until_raised() -> CaseResult {
             ensure(
                 e.as_ref().and_then(RunError::errno) == Some(libc::EAGAIN),
                 || {
+                    // Ignored: the case fails with this message; this only lifts the limit.
                     let _ = fs::write(format!("{cg}/pids.max"), "max");
                     format!(
                         "KVM_RUN {i} at pids.max=1: {}, want EAGAIN",
@@ -690,6 +627,7 @@ fn kvm_pids_max_fails_first_run_with_eagain_until_raised() -> CaseResult {
                 },
             )?;
             ensure(recovery_threads(me).is_empty(), || {
+                // Ignored: the case fails with this message; this only lifts the limit.
                 let _ = fs::write(format!("{cg}/pids.max"), "max");
                 format!("a {COMM} thread after the refused KVM_RUN {i}")
             })?;
@@ -701,9 +639,7 @@ fn kvm_pids_max_fails_first_run_with_eagain_until_raised() -> CaseResult {
         })?;
         vm.run_guest()
             .map_err(|e| format!("KVM_RUN after raising pids.max: {e}"))?;
-        let w = recovery_thread(me)?;
-        check_worker(me, w)?;
-        let nstid = ns_tid(w)?;
+        let (w, nstid) = checked_recovery_thread(me)?;
         ensure(nstid == 2 + REFUSED as i64, || {
             format!(
                 "{COMM} is pid {nstid} in the VMM's pid namespace, want {}: each refusal at pids.max (cgroup_can_fork) comes after alloc_pid() and spends a pid",
@@ -740,39 +676,32 @@ extern "C" fn on_sigusr1(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *m
 }
 
 fn install_sigusr1() -> Result<(), String> {
-    // SAFETY: a zeroed sigaction is valid; the handler only stores into atomics.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_sigusr1 as *const () as usize;
-        // No SA_RESTART: -ERESTARTNOINTR restarts the call regardless of it.
-        sa.sa_flags = libc::SA_SIGINFO;
-        libc::sigemptyset(&mut sa.sa_mask);
-        if libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()) < 0 {
-            return Err(format!("sigaction: {}", io::Error::last_os_error()));
-        }
-    }
-    Ok(())
+    // SA_SIGINFO (nix adds it for a SigAction handler), and no SA_RESTART: -ERESTARTNOINTR
+    // restarts the call regardless of it.
+    let sa = SigAction::new(
+        SigHandler::SigAction(on_sigusr1),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only reads the ucontext it is given and stores into atomics, which
+    // is async-signal-safe.
+    unsafe { sigaction(Signal::SIGUSR1, &sa) }
+        .map(drop)
+        .ctx("sigaction(SIGUSR1)")
 }
 
-/// `KVM_PRE_FAULT_MEMORY` of `len` bytes from `gpa` on the vCPU `fd`.
-fn pre_fault(fd: RawFd, gpa: u64, len: u64) -> io::Result<()> {
-    struct Fd(RawFd);
-    impl AsRawFd for Fd {
-        fn as_raw_fd(&self) -> RawFd {
-            self.0
-        }
-    }
+/// `KVM_PRE_FAULT_MEMORY` of `len` bytes from `gpa` on the vCPU `fd`, an open vCPU
+/// descriptor that another thread uses for `KVM_RUN` meanwhile.
+fn pre_fault(fd: RawFd, gpa: u64, len: u64) -> Result<(), Errno> {
     let mut range = kvm_pre_fault_memory {
         gpa,
         size: len,
         ..Default::default()
     };
-    // SAFETY: a KVM vCPU fd and a kvm_pre_fault_memory the kernel may update.
-    let r = unsafe { ioctl_with_mut_ref(&Fd(fd), KVM_PRE_FAULT_MEMORY(), &mut range) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    // SAFETY: `fd` is a KVM vCPU descriptor that the caller keeps open across the call, and
+    // the ioctl reads and updates one `kvm_pre_fault_memory`, which `range` is.
+    let r = unsafe { libc::ioctl(fd, KVM_PRE_FAULT_MEMORY() as _, &mut range) };
+    Errno::result(r).map(drop)
 }
 
 /// This thread's id in /proc's pid namespace (gettid() gives the one of its own).
@@ -787,10 +716,7 @@ fn thread_self_tid() -> i32 {
 /// mutex_lock_killable()) inside ioctl(fd, KVM_RUN); with what its state and
 /// /proc/PID/task/TID/syscall say.
 fn blocked_in_kvm_run(pid: i32, tid: i32) -> (bool, String) {
-    let state = stat_fields(tid)
-        .ok()
-        .and_then(|f| f.first().cloned())
-        .unwrap_or_default();
+    let state = procfs::stat(tid).map_or(String::new(), |s| s.state.to_string());
     let sc = fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).unwrap_or_default();
     let f: Vec<&str> = sc.split_whitespace().collect();
     let blocked = state == "D"
@@ -809,9 +735,11 @@ struct Held {
     sent: bool,
     /// X still held it after the signal was sent.
     held_after: bool,
+    /// Why the signal could not be sent, if it could not.
+    kill_error: Option<String>,
     /// How long X's pre-fault took, and its result.
     xsecs: f32,
-    xr: io::Result<()>,
+    xr: Result<(), Errno>,
     /// Y's KVM_RUN, and (only if it got to the guest's out) its run to hlt.
     first: Result<(), RunError>,
     second: Option<Result<(), RunError>>,
@@ -830,7 +758,7 @@ fn hold_and_signal(vcpu: &mut VcpuFd, me: i32, gpa: u64, len: u64) -> Held {
     SIG_COUNT.store(0, Ordering::SeqCst);
     let fd = vcpu.as_raw_fd();
     let x_done = AtomicBool::new(false);
-    let y_tid = AtomicI32::new(0);
+    let y_thread = AtomicU64::new(0);
     let y_host_tid = AtomicI32::new(0);
     std::thread::scope(|s| {
         let x = s.spawn(|| {
@@ -842,8 +770,7 @@ fn hold_and_signal(vcpu: &mut VcpuFd, me: i32, gpa: u64, len: u64) -> Held {
         // Let X take the vCPU's mutex first.
         std::thread::sleep(Duration::from_millis(200));
         let y = s.spawn(|| {
-            // SAFETY: gettid has no arguments.
-            y_tid.store(unsafe { libc::gettid() }, Ordering::SeqCst);
+            y_thread.store(pthread_self(), Ordering::SeqCst);
             y_host_tid.store(thread_self_tid(), Ordering::SeqCst);
             let first = run_prepared(vcpu);
             let second = first.is_ok().then(|| run_to_hlt(vcpu));
@@ -859,18 +786,14 @@ fn hold_and_signal(vcpu: &mut VcpuFd, me: i32, gpa: u64, len: u64) -> Held {
             seen.insert(what);
             blocked
         });
-        let mut sent = false;
+        let (mut sent, mut kill_error) = (false, None);
         if !x_done.load(Ordering::SeqCst) {
-            // SAFETY: tgkill of a thread of this process, ids of our own pid namespace.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_tgkill,
-                    libc::getpid(),
-                    y_tid.load(Ordering::SeqCst),
-                    libc::SIGUSR1,
-                )
-            };
-            sent = true;
+            // Y is not joined before the end of the scope: its pthread_t stays valid.
+            let y: Pthread = y_thread.load(Ordering::SeqCst);
+            match pthread_kill(y, Signal::SIGUSR1) {
+                Ok(()) => sent = true,
+                Err(e) => kill_error = Some(format!("pthread_kill(Y, SIGUSR1): {e}")),
+            }
         }
         let held_after = !x_done.load(Ordering::SeqCst);
         let (first, second) = y.join().expect("thread Y panicked");
@@ -878,6 +801,7 @@ fn hold_and_signal(vcpu: &mut VcpuFd, me: i32, gpa: u64, len: u64) -> Held {
         Held {
             sent,
             held_after,
+            kill_error,
             xsecs,
             xr,
             first,
@@ -917,12 +841,18 @@ impl Held {
     /// Whether the handler interrupted an ioctl(KVM_RUN) set up for a restart: rax back to
     /// the system call's number, rip back on the `syscall` instruction. Only -ERESTARTNOINTR
     /// does that to a handler without SA_RESTART.
-    fn restarted(&self) -> bool {
+    fn restarted(&self) -> Result<bool, String> {
         let (_, rax, rsi, rip) = self.sig;
-        rax == libc::SYS_ioctl as u64
-            && rsi == KVM_RUN_NR
-            // SAFETY: rip is the address of an instruction of this process, mapped, readable.
-            && unsafe { std::ptr::read(rip as *const [u8; 2]) } == [0x0f, 0x05]
+        if rax != libc::SYS_ioctl as u64 || rsi != KVM_RUN_NR {
+            return Ok(false);
+        }
+        // The instruction at rip, read through /proc/self/mem: a bad rip is an error there,
+        // not a fault of this process.
+        let mut insn = [0u8; 2];
+        fs::File::open("/proc/self/mem")
+            .and_then(|m| m.read_exact_at(&mut insn, rip))
+            .ctx(&format!("the instruction at rip {rip:#x}"))?;
+        Ok(insn == [0x0f, 0x05])
     }
 }
 
@@ -944,6 +874,9 @@ fn restart_try(len: u64) -> CaseResult {
     // The registers now: KVM_SET_REGS takes the vCPU mutex too.
     prepare(&vm.vcpu).map_err(|e| format!("KVM_SET_REGS: {e}"))?;
     let h = hold_and_signal(&mut vm.vcpu, me, LARGE_GPA, len);
+    if let Some(e) = &h.kill_error {
+        return Err(e.clone());
+    }
     h.xr.as_ref()
         .map_err(|e| format!("KVM_PRE_FAULT_MEMORY of {} MiB: {e}", len >> 20))?;
     h.first.clone().map_err(|e| {
@@ -955,9 +888,7 @@ fn restart_try(len: u64) -> CaseResult {
     if let Some(Err(e)) = &h.second {
         return Err(format!("the KVM_RUN to hlt: {e}"));
     }
-    let w = recovery_thread(me)?;
-    check_worker(me, w)?;
-    let nstid = ns_tid(w)?;
+    let (w, nstid) = checked_recovery_thread(me)?;
     if let Some(m) = h.missed(len) {
         return Ok(m);
     }
@@ -965,7 +896,7 @@ fn restart_try(len: u64) -> CaseResult {
     ensure(count == 1, || {
         format!("the handler ran {count} times, want 1")
     })?;
-    ensure(h.restarted(), || {
+    ensure(h.restarted()?, || {
         format!(
             "SIGUSR1 was pending when Y got the vCPU mutex for the VM's first KVM_RUN, but the handler saw rax {rax:#x} rsi {rsi:#x} rip {rip:#x}: the KVM_RUN was not set up for a restart (-ERESTARTNOINTR)"
         )
@@ -976,6 +907,9 @@ fn restart_try(len: u64) -> CaseResult {
     // The control, on the other half of the large slot.
     prepare(&vm.vcpu).map_err(|e| format!("KVM_SET_REGS: {e}"))?;
     let c = hold_and_signal(&mut vm.vcpu, me, LARGE_GPA + len, len);
+    if let Some(e) = &c.kill_error {
+        return Err(format!("control: {e}"));
+    }
     c.xr.as_ref()
         .map_err(|e| format!("KVM_PRE_FAULT_MEMORY of {} MiB: {e}", len >> 20))?;
     if let Some(m) = c.missed(len) {
@@ -988,7 +922,7 @@ fn restart_try(len: u64) -> CaseResult {
         c.first == Err(RunError::Errno(libc::EINTR))
             && ccount == 1
             && crax == (-libc::EINTR) as u64
-            && !c.restarted(),
+            && !c.restarted()?,
         || {
             format!(
                 "control: with {COMM} already there, a KVM_RUN with SIGUSR1 pending gave {:?} and the handler ({ccount} runs) saw rax {crax:#x}; want EINTR",
@@ -1008,9 +942,6 @@ fn restart_try(len: u64) -> CaseResult {
 }
 
 fn kvm_signal_pending_at_thread_creation_restarts_first_run() -> CaseResult {
-    if let Some(r) = missing() {
-        return r;
-    }
     let mut len: u64 = 512 << 20;
     let mut tries = Vec::new();
     for _ in 0..4 {
@@ -1033,9 +964,6 @@ fn kvm_signal_pending_at_thread_creation_restarts_first_run() -> CaseResult {
 }
 
 fn kvm_recovery_thread_runs_every_period_while_the_vmm_sleeps() -> CaseResult {
-    if let Some(r) = missing() {
-        return r;
-    }
     const PERIOD_MS: u64 = 50;
     const SLEEP: Duration = Duration::from_secs(2);
     let _params = Params::save()?;
@@ -1092,7 +1020,7 @@ fn kvm_recovery_thread_runs_every_period_while_the_vmm_sleeps() -> CaseResult {
 /// (or, with `spin`, spins its first guest in KVM_RUN) until killed. Returns the VMM and the
 /// threads.
 pub fn spawn_vmm(n: usize, spin: bool) -> Result<(crate::harness::Child, Vec<i32>), String> {
-    let Pipe { r: mut rd, w: wr } = pipe().ctx("pipe")?;
+    let (mut rd, mut wr) = std::io::pipe().ctx("pipe")?;
     let child = fork(move || {
         let r = (|| -> Result<(Vec<Vm>, Vec<i32>), String> {
             let mut vms = Vec::new();
@@ -1105,11 +1033,17 @@ pub fn spawn_vmm(n: usize, spin: bool) -> Result<(crate::harness::Child, Vec<i32
             ensure(ws.len() == n, || format!("{} {COMM} for {n} VMs", ws.len()))?;
             Ok((vms, ws))
         })();
+        let report = match &r {
+            Ok((_, ws)) => ws.iter().map(i32::to_string).collect::<Vec<_>>().join(" "),
+            Err(e) => format!("error {e}"),
+        };
+        if let Err(e) = writeln!(wr, "{report}") {
+            println!("# VMM: could not report {report:?}: {e}");
+            return 1;
+        }
+        drop(wr);
         match r {
-            Ok((mut vms, ws)) => {
-                let s: Vec<String> = ws.iter().map(i32::to_string).collect();
-                let _ = (&wr).write_all(format!("{}\n", s.join(" ")).as_bytes());
-                drop(wr);
+            Ok((mut vms, _)) => {
                 if spin {
                     let e = vms[0].spin();
                     println!("# VMM: the spinning KVM_RUN returned {e}");
@@ -1119,14 +1053,11 @@ pub fn spawn_vmm(n: usize, spin: bool) -> Result<(crate::harness::Child, Vec<i32
                     std::thread::sleep(Duration::from_secs(60));
                 }
             }
-            Err(e) => {
-                let _ = (&wr).write_all(format!("error {e}\n").as_bytes());
-                1
-            }
+            Err(_) => 1,
         }
     })
     .ctx("fork")?;
-    if !crate::tap::poll_in(rd.as_raw_fd(), Duration::from_secs(60)).ctx("poll")? {
+    if !sys::readable(&rd, Duration::from_secs(60)).ctx("poll")? {
         return Err(format!(
             "the VMM {} did not report its threads in 60 s",
             child.pid
@@ -1157,9 +1088,6 @@ fn write_from_another_process(name: &str, value: &str) -> Result<(), String> {
 }
 
 fn kvm_parameter_writes_by_another_process_wake_every_recovery_thread() -> CaseResult {
-    if let Some(r) = missing() {
-        return r;
-    }
     let _params = Params::save()?;
     // Recovery off: the threads sleep until woken. Every period below is longer than the case.
     set_param(NX, "N")?;
@@ -1231,9 +1159,6 @@ fn kvm_parameter_writes_by_another_process_wake_every_recovery_thread() -> CaseR
 }
 
 fn kvm_close_of_the_vm_stops_its_recovery_thread() -> CaseResult {
-    if let Some(r) = missing() {
-        return r;
-    }
     let _params = Params::save()?;
     let me = procfs::self_pid();
     let mut out = Vec::new();
@@ -1251,8 +1176,7 @@ fn kvm_close_of_the_vm_stops_its_recovery_thread() -> CaseResult {
         std::thread::sleep(Duration::from_millis(200));
         let state = procfs::state(w).ctx("state")?;
         drop(vm);
-        let t0 = Instant::now();
-        ensure(procfs::wait_for(T, || !procfs::exists(w)), || {
+        let gone = procfs::wait_gone(w, T).ok_or_else(|| {
             format!(
                 "{COMM} {w} ({what}) still there {} s after the VM closed",
                 T.as_secs()
@@ -1262,23 +1186,20 @@ fn kvm_close_of_the_vm_stops_its_recovery_thread() -> CaseResult {
         ensure(n == 1, || format!("{n} threads left in the VMM"))?;
         out.push(format!(
             "nx_huge_pages={nx}: {w} (state {state}, {what}) gone {} ms after close",
-            t0.elapsed().as_millis()
+            gone.as_millis()
         ));
     }
     Ok(out.join("; "))
 }
 
 fn kvm_sigkill_of_a_running_vmm_reaps_it_with_its_recovery_thread() -> CaseResult {
-    if let Some(r) = missing() {
-        return r;
-    }
-    let mut p = pipe().ctx("pipe")?;
-    let mut child = fork(|| {
+    let (mut rd, wr) = std::io::pipe().ctx("pipe")?;
+    let mut child = fork(move || {
         let r = (|| -> Result<RunError, String> {
             let mut vm = Vm::new()?;
             vm.run_guest().map_err(|e| format!("KVM_RUN: {e}"))?;
             let w = recovery_thread(procfs::self_pid())?;
-            (&p.w).write_all(&w.to_ne_bytes()).ctx("pipe")?;
+            (&wr).write_all(&w.to_ne_bytes()).ctx("pipe")?;
             // The guest spins in KVM_RUN until the signal.
             Ok(vm.spin())
         })();
@@ -1289,20 +1210,14 @@ fn kvm_sigkill_of_a_running_vmm_reaps_it_with_its_recovery_thread() -> CaseResul
         1
     })
     .ctx("fork")?;
-    let w = read_tid(&mut p)?;
+    let w = read_tid(&mut rd)?;
     // Let the guest spin a little, then check that the vCPU thread is in KVM_RUN.
     std::thread::sleep(Duration::from_millis(300));
     let sc = fs::read_to_string(format!("/proc/{}/syscall", child.pid)).unwrap_or_default();
-    let t0 = Instant::now();
-    child.kill(libc::SIGKILL);
-    let st = child
-        .wait_timeout(Duration::from_secs(30))
-        .ok_or("the VMM was not reaped within 30 s of SIGKILL")?;
-    let ms = t0.elapsed().as_millis();
-    ensure(
-        libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGKILL,
-        || format!("VMM status {st:#x}"),
-    )?;
+    let ms = child
+        .sigkill_and_reap(Duration::from_secs(30))
+        .map_err(|e| format!("the VMM {e}"))?
+        .as_millis();
     ensure(!procfs::exists(w), || {
         format!("{COMM} {w} outlived its reaped VMM")
     })?;
@@ -1316,9 +1231,6 @@ fn kvm_sigkill_of_a_running_vmm_reaps_it_with_its_recovery_thread() -> CaseResul
 }
 
 fn kvm_64_vms_in_one_vmm_have_64_recovery_threads_gone_after_close() -> CaseResult {
-    if let Some(r) = missing() {
-        return r;
-    }
     const N: usize = 64;
     let me = procfs::self_pid();
     let t0 = Instant::now();
@@ -1453,9 +1365,6 @@ fn selftest_verdict(what: &str, rc: i32, text: &str, secs: f32) -> CaseResult {
 }
 
 fn kvm_upstream_nx_huge_pages_test_sh_passes() -> CaseResult {
-    if let Some(r) = missing() {
-        return r;
-    }
     let (_, sh) = selftest_files()?;
     // The wrapper restores them itself; this is for a wrapper killed halfway.
     let _params = Params::save()?;
@@ -1463,8 +1372,9 @@ fn kvm_upstream_nx_huge_pages_test_sh_passes() -> CaseResult {
     let t0 = Instant::now();
     let r = run_selftest(std::process::Command::new("bash").arg(&sh));
     let secs = t0.elapsed().as_secs_f32();
-    let _ = fs::write(HUGEPAGES, pages.trim());
+    let restored = fs::write(HUGEPAGES, pages.trim()).ctx("restore nr_hugepages");
     let (rc, text) = r?;
+    restored?;
     ensure(
         text.contains("Running test with CAP_SYS_BOOT enabled"),
         || format!("the wrapper did not run the test: {}", last_words(&text)),
@@ -1481,9 +1391,6 @@ fn kvm_upstream_nx_huge_pages_test_sh_passes() -> CaseResult {
 }
 
 fn kvm_upstream_nx_huge_pages_test_without_cap_sys_boot_passes() -> CaseResult {
-    if let Some(r) = missing() {
-        return r;
-    }
     const USER: u32 = 4345;
     let (bin, _) = selftest_files()?;
     // What the wrapper sets up as root, then the test as a user without CAP_SYS_BOOT: the
@@ -1503,26 +1410,20 @@ fn kvm_upstream_nx_huge_pages_test_without_cap_sys_boot_passes() -> CaseResult {
         .permissions()
         .mode();
     fs::set_permissions("/dev/kvm", fs::Permissions::from_mode(0o666)).ctx("chmod /dev/kvm")?;
+    // std drops the supplementary groups and sets the real, effective and saved gid and uid
+    // (setgroups(0), setgid, setuid as root) between the fork and the exec.
     let mut cmd = std::process::Command::new(&bin);
-    cmd.args(["-t", "887563923", "-p", "100"]);
-    // SAFETY: only async-signal-safe credential syscalls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setgroups(0, std::ptr::null()) < 0
-                || libc::setresgid(USER, USER, USER) < 0
-                || libc::setresuid(USER, USER, USER) < 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    cmd.args(["-t", "887563923", "-p", "100"])
+        .uid(USER)
+        .gid(USER);
     let t0 = Instant::now();
     let r = run_selftest(&mut cmd);
     let secs = t0.elapsed().as_secs_f32();
-    let _ = fs::set_permissions("/dev/kvm", fs::Permissions::from_mode(kvm_mode & 0o7777));
-    let _ = fs::write(HUGEPAGES, pages.trim());
+    let restored = fs::set_permissions("/dev/kvm", fs::Permissions::from_mode(kvm_mode & 0o7777))
+        .ctx("restore the mode of /dev/kvm")
+        .and_then(|()| fs::write(HUGEPAGES, pages.trim()).ctx("restore nr_hugepages"));
     let (rc, text) = r?;
+    restored?;
     selftest_verdict(
         &format!(
             "{} -t 887563923 -p 100 as uid {USER} (NX huge pages on; disabling them refused with EPERM)",

@@ -19,12 +19,13 @@ mod qmp;
 mod scsi;
 mod setup;
 mod stress;
+mod sys;
 mod tap;
 mod vring;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vhost-e2e demo | test [name-filter] | lockdep | stress [--scale S] [name-filter] | list | bench [key=value...] | exec-probe | send-frames N [ack] | kmemleak-scan"
+        "usage: vhost-e2e demo | test [name-filter] | lockdep | stress [--scale S] [name-filter] | list [test [name-filter] | lockdep | stress [--scale S] [name-filter]] | bench [key=value...] | exec-probe | send-frames N [ack] | kmemleak-scan"
     );
     std::process::exit(2);
 }
@@ -33,10 +34,9 @@ fn usage() -> ! {
 /// kmemleak for a scan and prints what it suspects. Fails if it suspects anything.
 fn kmemleak_scan() -> i32 {
     let kmemleak = "/sys/kernel/debug/kmemleak";
-    if !std::path::Path::new(kmemleak).exists() {
-        let _ = std::process::Command::new("mount")
-            .args(["-t", "debugfs", "debugfs", "/sys/kernel/debug"])
-            .status();
+    if let Err(e) = faults::mount_debugfs() {
+        println!("kmemleak-scan: {e}");
+        return 1;
     }
     // kmemleak only reports objects older than 5 s; scan twice, as its documentation advises.
     std::thread::sleep(std::time::Duration::from_secs(6));
@@ -53,6 +53,25 @@ fn kmemleak_scan() -> i32 {
     i32::from(n > 0)
 }
 
+/// `vhost-e2e list [test [filter] | lockdep | stress [--scale S] [filter]]`: the names of the
+/// cases that `vhost-e2e test`, `lockdep` or `stress` with the same arguments runs, in order, one
+/// a line. It runs on the host too, which so knows every case of a guest's plan by name.
+fn list(args: &[String]) -> i32 {
+    match args.first().map(String::as_str) {
+        None | Some("test") => harness::list(&cases::all(), args.get(1).map(String::as_str)),
+        Some("lockdep") => harness::list(&modules::lockdep_cases(), None),
+        Some("stress") => match stress::args(&args[1..]) {
+            Ok(filter) => harness::list(&stress::all(), filter.as_deref()),
+            Err(e) => {
+                eprintln!("{e}");
+                return 2;
+            }
+        },
+        Some(_) => usage(),
+    }
+    0
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
@@ -63,13 +82,8 @@ fn main() {
             i32::from(harness::run(&cases::all(), args.get(1).map(String::as_str)) > 0)
         }
         Some("stress") => stress::main(&args[1..]),
-        Some("lockdep") => modules::lockdep(),
-        Some("list") => {
-            for c in cases::all() {
-                println!("{}", c.name);
-            }
-            0
-        }
+        Some("lockdep") => i32::from(harness::run(&modules::lockdep_cases(), None) > 0),
+        Some("list") => list(&args[1..]),
         Some("exec-probe") => cases::exec_probe(),
         Some("kmemleak-scan") => kmemleak_scan(),
         Some("send-frames") => match args.get(1).and_then(|n| n.parse().ok()) {

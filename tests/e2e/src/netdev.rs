@@ -2,11 +2,12 @@
 //! A vhost-net device driven through rust-vmm's `vhost` crate, with a tap backend, and the
 //! traffic the tests push through it: numbered frames, checked byte for byte and in order.
 
+use crate::harness::Context;
 use crate::ioctls;
+use crate::sys;
 use crate::tap::{PacketSocket, Tap, ETHERTYPE};
 use crate::vring::{Buf, Vring};
 use std::io;
-use std::os::unix::io::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vhost::net::VhostNet;
@@ -26,11 +27,12 @@ pub const QUEUE_SIZE: u16 = 256;
 /// The largest frame the tests send: the 64 KiB the tap's MTU allows, minus nothing.
 pub const MAX_FRAME: usize = 65535;
 
+/// The receive queue, and the transmit queue.
 pub const RX: usize = 0;
 const TX: usize = 1;
+/// Where each queue's ring is in guest memory, by queue.
+const RING_AT: [u64; 2] = [0, 0x8000];
 const MEM_SIZE: usize = 64 << 20;
-const RX_RING: u64 = 0;
-const TX_RING: u64 = 0x8000;
 /// Receive buffers: a whole frame each without mergeable buffers, 4 KiB each with.
 const RX_BUFS: u64 = 0x10000;
 const TX_BUFS: u64 = 0x0200_0000;
@@ -46,9 +48,22 @@ pub struct Config {
     pub fork_owner: Option<u8>,
 }
 
+impl Config {
+    /// A device whose worker is made in the default mode (a vhost_task of the owner), with
+    /// mergeable receive buffers or without.
+    pub fn task(mrg_rxbuf: bool) -> Config {
+        Config {
+            mrg_rxbuf,
+            fork_owner: None,
+        }
+    }
+}
+
 /// A vhost-net device owned by the calling process, with its rings in `mem`.
 pub struct NetDev {
+    /// The device, as rust-vmm's `vhost` crate drives it.
     pub net: Net<Arc<GuestMemoryMmap>>,
+    /// Its guest memory: rings and buffers.
     pub mem: Arc<GuestMemoryMmap>,
     rings: [Vring; 2],
     kick: [EventFd; 2],
@@ -120,10 +135,7 @@ impl NetDev {
         }])
         .map_err(err)?;
 
-        let rings = [
-            Vring::new(&mem, RX_RING, QUEUE_SIZE),
-            Vring::new(&mem, TX_RING, QUEUE_SIZE),
-        ];
+        let rings = [RX, TX].map(|q| Vring::new(&mem, RING_AT[q], QUEUE_SIZE));
         let kick = [new_eventfd()?, new_eventfd()?];
         let call = [new_eventfd()?, new_eventfd()?];
         for q in [RX, TX] {
@@ -265,33 +277,21 @@ impl NetDev {
 
     /// Waits up to `timeout` for the device to signal a used buffer on queue `q`.
     pub fn wait_call(&self, q: usize, timeout: Duration) -> io::Result<()> {
-        if crate::tap::poll_in(self.call[q].as_raw_fd(), timeout)? {
-            let _ = self.call[q].read();
-        }
-        Ok(())
+        self.wait(&[q], timeout)
     }
 
     /// Waits for any signal from the device.
     pub fn wait_any(&self, timeout: Duration) -> io::Result<()> {
-        let mut p = [
-            libc::pollfd {
-                fd: self.call[RX].as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: self.call[TX].as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: two valid pollfds.
-        let n = unsafe { libc::poll(p.as_mut_ptr(), 2, timeout.as_millis() as i32) };
-        if n > 0 {
-            for (i, pf) in p.iter().enumerate() {
-                if pf.revents != 0 {
-                    let _ = self.call[i].read();
-                }
+        self.wait(&[RX, TX], timeout)
+    }
+
+    /// Waits up to `timeout` for a signal on any of the queues `qs`, and consumes those that came.
+    fn wait(&self, qs: &[usize], timeout: Duration) -> io::Result<()> {
+        let fds: Vec<_> = qs.iter().map(|&q| sys::eventfd_fd(&self.call[q])).collect();
+        for (&q, ready) in qs.iter().zip(sys::poll_in(&fds, timeout)?) {
+            if ready {
+                // The count only says that the device signalled; EAGAIN: someone read it first.
+                let _ = self.call[q].read();
             }
         }
         Ok(())
@@ -350,6 +350,34 @@ pub fn check_frame(got: &[u8], want: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// Moves `n` frames: keeps up to `window` of them in flight with `send`, which sends frame
+/// number `seq` and says whether it went (false: no room now, try later), and counts those that
+/// `recv` says arrived (given the number of the next one it expects) until all `n` did, or fails
+/// at `deadline`. `what` names the direction in messages. Returns the frames that arrived.
+pub fn pump<S>(
+    state: &mut S,
+    (n, window): (u32, u32),
+    deadline: Instant,
+    what: &str,
+    send: impl Fn(&mut S, u32) -> Result<bool, String>,
+    recv: impl Fn(&mut S, u32) -> Result<u32, String>,
+) -> Result<u32, String> {
+    let (mut sent, mut got) = (0u32, 0u32);
+    while got < n {
+        if Instant::now() > deadline {
+            return Err(format!("{what}: timed out after {got}/{n} frames"));
+        }
+        while sent < n && sent - got < window {
+            if !send(state, sent).map_err(|e| format!("{what}: {e}"))? {
+                break;
+            }
+            sent += 1;
+        }
+        got += recv(state, got).map_err(|e| format!("{what}: {e}"))?;
+    }
+    Ok(got)
+}
+
 /// Sends `n` frames from the device through the tap to `sock`, checking each as it arrives.
 pub fn transmit(
     dev: &mut NetDev,
@@ -357,35 +385,34 @@ pub fn transmit(
     n: u32,
     deadline: Instant,
 ) -> Result<u32, String> {
-    let mut next_send = 0u32;
-    let mut next_recv = 0u32;
-    let mut buf = vec![0u8; MAX_FRAME + 64];
-    while next_recv < n {
-        if Instant::now() > deadline {
-            return Err(format!("tx: timed out after {next_recv}/{n} frames"));
-        }
-        // Keep a window in flight, so that the packet socket is never overrun.
-        while next_send < n && next_send - next_recv < 64 {
-            let f = frame(next_send, size_of_frame(next_send));
-            match dev.send(&f).map_err(|e| format!("tx: {e}"))? {
-                true => next_send += 1,
-                false => break,
-            }
-        }
-        match sock
-            .recv(&mut buf, Duration::from_millis(200))
-            .map_err(|e| format!("tx: recv: {e}"))?
-        {
-            Some(len) => {
-                check_frame(&buf[..len], next_recv).map_err(|e| format!("tx: {e}"))?;
-                next_recv += 1;
-            }
+    let buf = vec![0u8; MAX_FRAME + 64];
+    // A window small enough that the packet socket is never overrun.
+    pump(
+        &mut (dev, buf),
+        (n, 64),
+        deadline,
+        "tx",
+        |(dev, _), seq| dev.send(&frame(seq, size_of_frame(seq))).ctx("send"),
+        |(dev, buf), next| match sock.recv(buf, Duration::from_millis(200)).ctx("recv")? {
+            Some(len) => check_frame(&buf[..len], next).map(|()| 1),
             None => {
                 dev.reap_tx();
+                Ok(0)
             }
+        },
+    )
+}
+
+/// The frames of the test EtherType that the device has received, whole: the host stack talks
+/// on the tap too (IPv6 neighbour discovery).
+pub fn received(dev: &mut NetDev) -> io::Result<Vec<Vec<u8>>> {
+    let mut ours = Vec::new();
+    while let Some(f) = dev.recv()? {
+        if f.len() >= 14 && f[12..14] == ETHERTYPE.to_be_bytes() {
+            ours.push(f);
         }
     }
-    Ok(next_recv)
+    Ok(ours)
 }
 
 /// Sends `n` frames from `sock` through the tap into the device's receive ring, checking each.
@@ -395,31 +422,26 @@ pub fn receive(
     n: u32,
     deadline: Instant,
 ) -> Result<u32, String> {
-    let mut next_send = 0u32;
-    let mut next_recv = 0u32;
-    while next_recv < n {
-        if Instant::now() > deadline {
-            return Err(format!("rx: timed out after {next_recv}/{n} frames"));
-        }
-        while next_send < n && next_send - next_recv < 32 {
-            let f = frame(next_send, size_of_frame(next_send));
-            sock.send(&f).map_err(|e| format!("rx: send: {e}"))?;
-            next_send += 1;
-        }
-        let mut got_any = false;
-        while let Some(f) = dev.recv().map_err(|e| format!("rx: {e}"))? {
-            // The host stack talks on the tap too (IPv6 neighbour discovery): not ours.
-            if f.len() < 14 || f[12..14] != ETHERTYPE.to_be_bytes() {
-                continue;
+    // Fewer in flight than the tap's queue holds, so that none is dropped.
+    pump(
+        dev,
+        (n, 32),
+        deadline,
+        "rx",
+        |_, seq| {
+            sock.send(&frame(seq, size_of_frame(seq)))
+                .ctx("send")
+                .map(|()| true)
+        },
+        |dev, next| {
+            let frames = received(dev).ctx("recv")?;
+            for (i, f) in frames.iter().enumerate() {
+                check_frame(f, next + i as u32)?;
             }
-            check_frame(&f, next_recv).map_err(|e| format!("rx: {e}"))?;
-            next_recv += 1;
-            got_any = true;
-        }
-        if !got_any {
-            dev.wait_call(RX, Duration::from_millis(100))
-                .map_err(|e| format!("rx: {e}"))?;
-        }
-    }
-    Ok(next_recv)
+            if frames.is_empty() {
+                dev.wait_call(RX, Duration::from_millis(100)).ctx("wait")?;
+            }
+            Ok(frames.len() as u32)
+        },
+    )
 }

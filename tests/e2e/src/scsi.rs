@@ -4,6 +4,7 @@
 
 use crate::harness::{ensure, Context};
 use crate::ioctls;
+use crate::sys;
 use crate::vring::{Buf, Vring};
 use std::fs;
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 use vhost::vhost_kern::VhostKernBackend;
 use vhost::{VhostBackend, VhostUserMemoryRegionInfo};
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
-use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use virtio_bindings::virtio_scsi::{virtio_scsi_cmd_req, virtio_scsi_cmd_resp};
+use vm_memory::{ByteValued, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use vmm_sys_util::eventfd::EventFd;
 
 const CONFIGFS: &str = "/sys/kernel/config";
@@ -27,9 +29,28 @@ const QUEUE_SIZE: u16 = 64;
 const MEM_SIZE: usize = 4 << 20;
 const BUFS: u64 = 0x40000;
 const BLOCK: usize = 512;
-/// `sizeof(struct virtio_scsi_cmd_req)` and `sizeof(struct virtio_scsi_cmd_resp)`.
-const REQ_LEN: usize = 51;
-const RESP_LEN: usize = 108;
+
+/// `struct virtio_scsi_cmd_req`, as guest memory holds it.
+#[repr(transparent)]
+#[derive(Clone, Copy, Default)]
+struct CmdReq(virtio_scsi_cmd_req);
+
+// SAFETY: a packed C struct of integers and byte arrays (51 bytes, alignment 1): it has no
+// padding, and every bit pattern is a valid value of it.
+unsafe impl ByteValued for CmdReq {}
+
+/// `struct virtio_scsi_cmd_resp`, as guest memory holds it.
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+struct CmdResp(virtio_scsi_cmd_resp);
+
+// SAFETY: a packed C struct of integers and a byte array (108 bytes, alignment 1): it has no
+// padding, and every bit pattern is a valid value of it.
+unsafe impl ByteValued for CmdResp {}
+
+/// The size of a request and of a response in guest memory.
+const REQ_LEN: usize = std::mem::size_of::<CmdReq>();
+const RESP_LEN: usize = std::mem::size_of::<CmdResp>();
 
 /// The LIO objects of the test target; removed again on drop.
 pub struct Target {
@@ -40,13 +61,7 @@ pub struct Target {
 
 /// Mounts configfs unless it is there, and returns the vhost TPG's directory.
 fn configfs_tpg() -> Result<String, String> {
-    if !std::path::Path::new(&format!("{CONFIGFS}/target")).exists() {
-        let r = std::process::Command::new("/bin/busybox")
-            .args(["mount", "-t", "configfs", "configfs", CONFIGFS])
-            .status()
-            .ctx("mount configfs")?;
-        ensure(r.success(), || "mounting configfs failed".into())?;
-    }
+    sys::mount_pseudo_fs("configfs", CONFIGFS)?;
     Ok(format!("{CONFIGFS}/target/vhost/{WWPN}/tpgt_{TPGT}"))
 }
 
@@ -72,6 +87,8 @@ impl Target {
 
 impl Drop for Target {
     fn drop(&mut self) {
+        // Ignored, each: the teardown goes on past a step that failed, and a drop has no one
+        // to tell; what is left makes the next Target::new of this boot fail, with the reason.
         let _ = fs::write(format!("{}/nexus", self.tpg), "NULL");
         let _ = fs::remove_file(format!("{}/vt_port", self.lun));
         let _ = fs::remove_dir(&self.lun);
@@ -131,8 +148,11 @@ fn vh<T>(r: vhost::Result<T>, what: &str) -> Result<T, String> {
 
 /// The result of a SCSI command.
 pub struct Completion {
+    /// The virtio-scsi response (`VIRTIO_SCSI_S_OK` is 0).
     pub response: u8,
+    /// The SCSI status (GOOD is 0).
     pub status: u8,
+    /// What the device wrote to the data-in buffer.
     pub data: Vec<u8>,
 }
 
@@ -219,16 +239,21 @@ impl ScsiDev {
         let (req_a, out_a) = (base, base + 0x1000);
         let (resp_a, in_a) = (base + 0x10000, base + 0x11000);
 
-        let mut req = [0u8; REQ_LEN];
+        let mut req = CmdReq::default();
         // LUN: byte 0 is 1, byte 1 the target (the TPGT), then the flat LUN 0.
-        req[..4].copy_from_slice(&[1, TPGT as u8, 0x40, 0x00]);
-        req[8..16].copy_from_slice(&0x7e57u64.to_le_bytes());
-        req[19..19 + cdb.len()].copy_from_slice(cdb);
+        req.0.lun[..4].copy_from_slice(&[1, TPGT as u8, 0x40, 0x00]);
+        req.0.tag = 0x7e57u64.to_le();
+        let cdb_room = req.0.cdb.len();
+        req.0
+            .cdb
+            .get_mut(..cdb.len())
+            .ok_or_else(|| format!("a CDB of {} bytes, more than {cdb_room}", cdb.len()))?
+            .copy_from_slice(cdb);
         let w = |a: u64, d: &[u8]| {
             mem.write_slice(d, GuestAddress(a))
                 .map_err(|e| format!("{e:?}"))
         };
-        w(req_a, &req)?;
+        w(req_a, req.as_slice())?;
         w(out_a, out)?;
         // Not zeros, which are what a good completion writes: a field the device did not write
         // shows.
@@ -271,18 +296,20 @@ impl ScsiDev {
             ensure(Instant::now() < end, || {
                 format!("no completion on queue {q}")
             })?;
-            crate::tap::poll_in(call.as_raw_fd(), Duration::from_millis(50)).ctx("poll")?;
-            let _ = call.read();
+            if sys::readable(&sys::eventfd_fd(call), Duration::from_millis(50)).ctx("poll")? {
+                // The count only says that the device signalled; the used ring says what.
+                call.read().ctx("read the call eventfd")?;
+            }
         }
-        let mut resp = [0u8; RESP_LEN];
-        mem.read_slice(&mut resp, GuestAddress(resp_a))
+        let resp: CmdResp = mem
+            .read_obj(GuestAddress(resp_a))
             .map_err(|e| format!("{e:?}"))?;
         let mut data = vec![0u8; in_len];
         mem.read_slice(&mut data, GuestAddress(in_a))
             .map_err(|e| format!("{e:?}"))?;
         Ok(Completion {
-            status: resp[10],
-            response: resp[11],
+            status: resp.0.status,
+            response: resp.0.response,
             data,
         })
     }

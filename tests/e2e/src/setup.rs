@@ -7,14 +7,20 @@ use std::io;
 /// Where cgroup v2 is mounted in the guest.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
-/// Creates the cgroup `name` under the root (if needed) and moves the calling process into it.
-pub fn enter_new_cgroup(name: &str) -> io::Result<String> {
+/// The cgroup `name` under the root, created unless it exists (an earlier case in this boot
+/// may have left it); returns its path.
+pub fn cgroup(name: &str) -> io::Result<String> {
     let path = format!("{CGROUP_ROOT}/{name}");
     match fs::create_dir(&path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
+        Ok(()) => Ok(path),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(path),
+        Err(e) => Err(e),
     }
+}
+
+/// Creates the cgroup `name` under the root (if needed) and moves the calling process into it.
+pub fn enter_new_cgroup(name: &str) -> io::Result<String> {
+    let path = cgroup(name)?;
     fs::write(
         format!("{path}/cgroup.procs"),
         std::process::id().to_string(),
@@ -28,13 +34,4 @@ pub fn enable_controller(name: &str) -> io::Result<()> {
         format!("{CGROUP_ROOT}/cgroup.subtree_control"),
         format!("+{name}"),
     )
-}
-
-/// `unshare(2)`.
-pub fn unshare(flags: libc::c_int) -> io::Result<()> {
-    // SAFETY: unshare takes flags only.
-    if unsafe { libc::unshare(flags) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }

@@ -8,18 +8,24 @@
 
 use crate::cases::{become_user, cgroup_frozen, errno_of, read_tid, set_rlimit, worker_thread};
 use crate::faults;
-use crate::harness::{ensure, exit_code, fork, pipe, skip, Case, CaseResult, Child, Context};
+use crate::harness::{ensure, fork, skip, Case, CaseResult, Child, Context, Noted};
 use crate::ioctls;
 use crate::kmsg::{self, Kmsg};
+use crate::modules;
 use crate::netdev::{self, Config, NetDev};
 use crate::procfs;
 use crate::setup;
+use crate::sys::open_vhost_net;
 use crate::tap::{PacketSocket, Tap};
+use nix::sys::resource::Resource;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::{setpgid, Pid};
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, PipeReader, PipeWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
+use vm_memory::{MmapRegion, VolatileMemory};
 
 static SCALE: OnceLock<f64> = OnceLock::new();
 static BASELINE: OnceLock<Baseline> = OnceLock::new();
@@ -33,66 +39,85 @@ fn scaled(full: u32, min: u32) -> u32 {
     ((f64::from(full) * scale()).round() as u32).max(min)
 }
 
-fn cycles() -> u32 {
-    scaled(10_000, 10)
-}
-fn races() -> u32 {
-    scaled(1_000, 5)
-}
-fn owners() -> u32 {
-    scaled(100, 4)
-}
-fn owners_secs() -> u32 {
-    scaled(20, 3)
-}
-fn limit_loops() -> u32 {
-    scaled(100, 3)
-}
-fn freezes() -> u32 {
-    scaled(100, 3)
-}
-fn kvm_rounds() -> u32 {
-    scaled(1_000, 5)
+/// What the stress cases count, each at the run's scale.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Count {
+    /// Open, set owner, close cycles.
+    Cycles,
+    /// Random races of SIGKILL, close and traffic.
+    Races,
+    /// Owners with traffic at once.
+    Owners,
+    /// How long they move frames, in seconds.
+    OwnersSecs,
+    /// Exhaustion loops at RLIMIT_NPROC and at pids.max.
+    LimitLoops,
+    /// Freeze and thaw rounds.
+    Freezes,
+    /// VMMs killed while the NX parameters are written.
+    KvmRounds,
+    /// Owners of user workers killed in their wait (modules.rs).
+    UwtKills,
+    /// Rounds of the module unload races (modules.rs): 1,000 at full scale, as the modules
+    /// issue asks; a round loads and unloads four modules under TCG (1.9 to 3 s), so the short
+    /// stress of `make test` runs a fifth of its linear share, 20 at scale 0.1.
+    ModuleRounds,
 }
 
-/// Rounds of the module unload races (modules.rs): 1,000 at full scale, as the modules issue
-/// asks; a round loads and unloads four modules under TCG (1.9 to 3 s), so the short stress of
-/// `make test` runs a fifth of its linear share, 20 at scale 0.1.
-pub(crate) fn module_rounds() -> u32 {
-    if scale() >= 1.0 {
-        scaled(1_000, 10)
-    } else {
-        scaled(200, 10)
+impl Count {
+    /// The count at the run's scale: the full one times the scale, at least a few.
+    pub(crate) fn get(self) -> u32 {
+        let (full, min) = match self {
+            Count::Cycles => (10_000, 10),
+            Count::Races => (1_000, 5),
+            Count::Owners => (100, 4),
+            Count::OwnersSecs => (20, 3),
+            Count::LimitLoops => (100, 3),
+            Count::Freezes => (100, 3),
+            Count::KvmRounds => (1_000, 5),
+            Count::UwtKills => (100, 5),
+            Count::ModuleRounds if scale() < 1.0 => (200, 10),
+            Count::ModuleRounds => (1_000, 10),
+        };
+        scaled(full, min)
     }
-}
-/// Owners of user workers killed in their wait (modules.rs).
-pub(crate) fn uwt_kills() -> u32 {
-    scaled(100, 5)
 }
 
 /// How long to wait for the kernel to tidy up (RCU, exiting threads) before comparing.
 const SETTLE: Duration = Duration::from_secs(30);
 const T: Duration = Duration::from_secs(20);
 
-/// `vhost-e2e stress [--scale S] [filter]`.
-pub fn main(args: &[String]) -> i32 {
+/// The arguments of `vhost-e2e stress` and `vhost-e2e list stress`, `[--scale S] [filter]`:
+/// sets the scale (once, for the whole process) and returns the filter.
+pub fn args(args: &[String]) -> Result<Option<String>, String> {
     let mut filter = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--scale" => match it.next().and_then(|s| s.parse::<f64>().ok()) {
-                Some(s) if s > 0.0 => {
-                    let _ = SCALE.set(s);
-                }
-                _ => {
-                    eprintln!("stress: --scale needs a positive number");
-                    return 2;
-                }
+                Some(s) if s > 0.0 => SCALE
+                    .set(s)
+                    .map_err(|_| "stress: --scale given twice".to_string())?,
+                _ => return Err("stress: --scale needs a positive number".into()),
             },
             f => filter = Some(f.to_string()),
         }
     }
-    faults::mount_debugfs();
+    Ok(filter)
+}
+
+/// `vhost-e2e stress [--scale S] [filter]`.
+pub fn main(args: &[String]) -> i32 {
+    let filter = match self::args(args) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    if let Err(e) = faults::mount_debugfs() {
+        println!("# debugfs: {e}");
+    }
     println!(
         "# vhost_task implementation: {}",
         crate::demo::implementation()
@@ -103,7 +128,9 @@ pub fn main(args: &[String]) -> i32 {
     }
     let b = Baseline::take();
     println!("# baseline: {}", b.describe());
-    let _ = BASELINE.set(b);
+    BASELINE
+        .set(b)
+        .expect("the baseline is taken once, at the start of the run");
     let t0 = Instant::now();
     let failed = crate::harness::run(&all(), filter.as_deref());
     println!("# stress took {:.0} s", t0.elapsed().as_secs_f32());
@@ -115,141 +142,79 @@ fn case(name: String, run: fn() -> CaseResult, secs: f64) -> Case {
         name: Box::leak(name.into_boxed_str()),
         run,
         timeout: Duration::from_secs_f64(secs),
+        needs: crate::harness::nothing,
+    }
+}
+
+/// A fault walk: `VHOST_SET_OWNER` or another call that makes a worker, under each fault.
+fn fault_walk(path: &str, run: fn() -> CaseResult) -> Case {
+    let name = format!("fault_at_each_allocation_of_{path}_fails_cleanly");
+    case(name, run, 3600.0)
+}
+
+/// A case of `count` rounds, the count in its name (for `{n}`), with a time limit of `base`
+/// seconds and `each` more a round.
+fn rounds(name: &str, count: Count, run: fn() -> CaseResult, base: f64, each: f64) -> Case {
+    let count = count.get();
+    let name = name.replacen("{n}", &count.to_string(), 1);
+    case(name, run, base + each * f64::from(count))
+}
+
+/// The names of the cases that run a number of rounds, `{n}` for the number.
+const CYCLES: &str = "open_set_owner_close_{n}_cycles_leave_threads_and_task_structs_at_baseline";
+const RACES: &str = "sigkill_vs_close_vs_traffic_{n}_random_races_all_reaped";
+const RLIMIT: &str = "rlimit_nproc_exhaustion_{n}_loops_enomem_then_recovers";
+const PIDS: &str = "pids_max_exhaustion_{n}_loops_enomem_then_recovers";
+const FREEZES: &str = "freezer_freeze_thaw_{n}_times_owners_with_traffic_stop_and_resume";
+const KVM_RACES: &str = "kvm_sigkill_of_vmms_vs_nx_parameter_writes_{n}_rounds_all_reaped";
+const RMMOD_VHOST: &str =
+    "rmmod_vhost_right_after_close_or_sigkill_{n}_rounds_no_module_left_in_use";
+const RMMOD_KVM: &str =
+    "rmmod_kvm_right_after_vm_close_or_vmm_sigkill_{n}_rounds_no_module_left_in_use";
+const UWT_KILLS: &str = "user_worker_sigkill_during_wait_{n}_owners_of_8_workers_reaped_quietly";
+
+/// A case that needs /dev/kvm.
+fn kvm(c: Case) -> Case {
+    Case {
+        needs: crate::kvm::missing,
+        ..c
     }
 }
 
 /// Every stress case, in the order they run. Time limits are for the KASAN kernel under TCG.
+/// A table, one case a line.
+#[rustfmt::skip]
 pub fn all() -> Vec<Case> {
+    let (n, secs) = (Count::Owners.get(), Count::OwnersSecs.get());
+    let owners_name = format!("{n}_owners_with_traffic_for_{secs}_s_killed_at_once_all_reaped");
+    let owners_limit = 300.0 + 6.0 * f64::from(n) + f64::from(secs);
     vec![
-        case(
-            "fault_at_each_allocation_of_vhost_net_set_owner_fails_cleanly".into(),
-            faults::net_set_owner,
-            3600.0,
-        ),
-        case(
-            "fault_at_each_allocation_of_vhost_vsock_set_owner_fails_cleanly".into(),
-            faults::vsock_set_owner,
-            3600.0,
-        ),
-        case(
-            format!(
-                "open_set_owner_close_{}_cycles_leave_threads_and_task_structs_at_baseline",
-                cycles()
-            ),
-            open_set_owner_close_cycles,
-            120.0 + 0.3 * f64::from(cycles()),
-        ),
-        case(
-            format!(
-                "sigkill_vs_close_vs_traffic_{}_random_races_all_reaped",
-                races()
-            ),
-            sigkill_close_traffic_races,
-            120.0 + 3.0 * f64::from(races()),
-        ),
-        case(
-            format!(
-                "{}_owners_with_traffic_for_{}_s_killed_at_once_all_reaped",
-                owners(),
-                owners_secs()
-            ),
-            owners_killed_at_once,
-            300.0 + 6.0 * f64::from(owners()) + f64::from(owners_secs()),
-        ),
-        case(
-            format!(
-                "rlimit_nproc_exhaustion_{}_loops_enomem_then_recovers",
-                limit_loops()
-            ),
-            rlimit_nproc_loops,
-            120.0 + 10.0 * f64::from(limit_loops()),
-        ),
-        case(
-            format!(
-                "pids_max_exhaustion_{}_loops_enomem_then_recovers",
-                limit_loops()
-            ),
-            pids_max_loops,
-            120.0 + 10.0 * f64::from(limit_loops()),
-        ),
-        case(
-            format!(
-                "freezer_freeze_thaw_{}_times_owners_with_traffic_stop_and_resume",
-                freezes()
-            ),
-            freeze_thaw_loops,
-            300.0 + 15.0 * f64::from(freezes()),
-        ),
+        fault_walk("vhost_net_set_owner", faults::net_set_owner),
+        fault_walk("vhost_vsock_set_owner", faults::vsock_set_owner),
+        rounds(CYCLES, Count::Cycles, open_set_owner_close_cycles, 120.0, 0.3),
+        rounds(RACES, Count::Races, sigkill_close_traffic_races, 120.0, 3.0),
+        case(owners_name, owners_killed_at_once, owners_limit),
+        rounds(RLIMIT, Count::LimitLoops, rlimit_nproc_loops, 120.0, 10.0),
+        rounds(PIDS, Count::LimitLoops, pids_max_loops, 120.0, 10.0),
+        rounds(FREEZES, Count::Freezes, freeze_thaw_loops, 300.0, 15.0),
         // KVM's NX huge page recovery thread: the first KVM_RUN, which creates it, under each
         // fault, and CVE-2025-40024's race of the parameter setters' wake-up with the exit of
         // a killed VMM's thread.
-        case(
-            "fault_at_each_allocation_of_kvm_first_run_fails_cleanly".into(),
-            faults::kvm_first_run,
-            3600.0,
-        ),
-        case(
-            format!(
-                "kvm_sigkill_of_vmms_vs_nx_parameter_writes_{}_rounds_all_reaped",
-                kvm_rounds()
-            ),
-            kvm_sigkill_vs_parameter_writes,
-            300.0 + 6.0 * f64::from(kvm_rounds()),
-        ),
+        fault_walk("kvm_first_run", faults::kvm_first_run),
+        kvm(rounds(KVM_RACES, Count::KvmRounds, kvm_sigkill_vs_parameter_writes, 300.0, 6.0)),
         // Modules: the seed series' V7 race of rmmod with a worker's exit, and user workers of
         // the test module killed in their wait (DEBUG_ATOMIC_SLEEP must stay quiet).
-        case(
-            format!(
-                "rmmod_vhost_right_after_close_or_sigkill_{}_rounds_no_module_left_in_use",
-                module_rounds()
-            ),
-            crate::modules::unload_race_stress,
-            300.0 + 3.0 * f64::from(module_rounds()),
-        ),
-        case(
-            format!(
-                "rmmod_kvm_right_after_vm_close_or_vmm_sigkill_{}_rounds_no_module_left_in_use",
-                module_rounds()
-            ),
-            crate::modules::kvm_unload_race_stress,
-            300.0 + 3.0 * f64::from(module_rounds()),
-        ),
-        case(
-            format!(
-                "user_worker_sigkill_during_wait_{}_owners_of_8_workers_reaped_quietly",
-                uwt_kills()
-            ),
-            crate::modules::sigkill_during_wait_stress,
-            120.0 + 3.0 * f64::from(uwt_kills()),
-        ),
+        rounds(RMMOD_VHOST, Count::ModuleRounds, modules::unload_race_stress, 300.0, 3.0),
+        kvm(rounds(RMMOD_KVM, Count::ModuleRounds, modules::kvm_unload_race_stress, 300.0, 3.0)),
+        rounds(UWT_KILLS, Count::UwtKills, modules::sigkill_during_wait_stress, 120.0, 3.0),
         // vhost-scsi last: its VHOST_SCSI_SET_ENDPOINT makes lockdep report a lock-order
         // problem between LIO's configfs and vhost-scsi (not vhost_task), after which lockdep
         // is off for the rest of the boot.
-        case(
-            "fault_at_each_allocation_of_vhost_scsi_set_owner_fails_cleanly".into(),
-            faults::scsi_set_owner,
-            3600.0,
-        ),
-        case(
-            "fault_at_each_allocation_of_vhost_scsi_new_worker_fails_cleanly".into(),
-            faults::scsi_new_worker,
-            3600.0,
-        ),
-        case(
-            "no_vhost_thread_task_or_stack_left_after_stress".into(),
-            nothing_left_behind,
-            120.0,
-        ),
-        case(
-            "kmemleak_suspects_nothing_after_stress".into(),
-            kmemleak_clean,
-            1200.0,
-        ),
-        case(
-            "kernel_log_has_no_splat_after_stress".into(),
-            kernel_log_clean,
-            60.0,
-        ),
+        fault_walk("vhost_scsi_set_owner", faults::scsi_set_owner),
+        fault_walk("vhost_scsi_new_worker", faults::scsi_new_worker),
+        case("no_vhost_thread_task_or_stack_left_after_stress".into(), nothing_left_behind, 120.0),
+        case("kmemleak_suspects_nothing_after_stress".into(), kmemleak_clean, 1200.0),
+        case("kernel_log_has_no_splat_after_stress".into(), kernel_log_clean, 60.0),
     ]
 }
 
@@ -363,6 +328,12 @@ impl Baseline {
     }
 }
 
+/// What a case reports once the numbers are back to `before`: `done`, then the numbers.
+fn back_to_baseline(before: &Baseline, done: String) -> CaseResult {
+    let after = settle(before, 0)?;
+    Ok(format!("{done}; {}", compare(before, &after)))
+}
+
 /// Waits up to `SETTLE` for the numbers to come back to `before`; returns the last numbers.
 fn settle(before: &Baseline, extra: u64) -> Result<Baseline, String> {
     let mut now = Baseline::take();
@@ -423,6 +394,8 @@ fn slab_active(cache: &str) -> Option<u64> {
 /// the quarantine (`kasan_cache_shrink()`) and flushes the per-CPU slabs, so that the count left
 /// is the objects still in use, which is what a leak would raise.
 fn shrink_slab_cache(cache: &str) {
+    // Ignored: without /sys/kernel/slab (SLUB_TINY, or no SYSFS) there is nothing to shrink,
+    // and the baseline says "unknown" where it cannot count.
     let _ = fs::write(format!("/sys/kernel/slab/{cache}/shrink"), "1");
 }
 
@@ -464,49 +437,37 @@ impl Rng {
     }
 }
 
-/// Counters in memory shared with forked children.
+/// Counters in memory shared with forked children: an anonymous shared mapping by vm-memory,
+/// unmapped when the last process that has it drops it or exits.
 struct Counters {
-    ptr: *mut AtomicU64,
+    region: MmapRegion,
     n: usize,
 }
 
 impl Counters {
-    fn new(n: usize) -> io::Result<Counters> {
-        // SAFETY: an anonymous shared mapping; no existing memory is touched.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                n.max(1) * 8,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Counters { ptr: p.cast(), n })
+    fn new(n: usize) -> Result<Counters, String> {
+        let len = n.max(1) * std::mem::size_of::<u64>();
+        let region = MmapRegion::build(
+            None,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+        )
+        .map_err(|e| format!("mmap of {len} bytes: {e}"))?;
+        Ok(Counters { region, n })
     }
 
     fn get(&self, i: usize) -> &AtomicU64 {
-        assert!(i < self.n);
-        // SAFETY: the mapping holds `n` zero-initialised, 8-byte aligned u64s, valid as long as
-        // `self`; AtomicU64 has the layout of u64.
-        unsafe { &*self.ptr.add(i) }
+        assert!(i < self.n, "counter {i} of {}", self.n);
+        self.region
+            .get_atomic_ref(i * std::mem::size_of::<u64>())
+            .expect("an aligned counter inside the mapping")
     }
 
     fn snapshot(&self) -> Vec<u64> {
         (0..self.n)
             .map(|i| self.get(i).load(Ordering::Relaxed))
             .collect()
-    }
-}
-
-impl Drop for Counters {
-    fn drop(&mut self) {
-        // SAFETY: unmaps the mapping made in `new`, which nothing uses any more.
-        unsafe { libc::munmap(self.ptr.cast(), self.n.max(1) * 8) };
     }
 }
 
@@ -517,7 +478,7 @@ impl Drop for Counters {
 fn traffic_owner(
     tap_name: &str,
     progress: &AtomicU64,
-    ready: &fs::File,
+    ready: &PipeWriter,
     close_after: Option<Duration>,
     cgroup: Option<&str>,
 ) -> Result<(), String> {
@@ -527,16 +488,7 @@ fn traffic_owner(
     }
     let tap = Tap::new(tap_name).ctx("tap")?;
     let sock = PacketSocket::new(tap.ifindex).ctx("packet socket")?;
-    let mut dev = Some(
-        NetDev::new(
-            &tap,
-            Config {
-                mrg_rxbuf: true,
-                fork_owner: None,
-            },
-        )
-        .ctx("vhost-net")?,
-    );
+    let mut dev = Some(NetDev::new(&tap, Config::task(true)).ctx("vhost-net")?);
     let w = worker_thread(procfs::self_pid())?;
     let mut flowing_since = None;
     let mut seq = 0u32;
@@ -554,7 +506,7 @@ fn traffic_owner(
             seq = seq.wrapping_add(1);
         }
         for _ in 0..4 {
-            // The tap's queue may be full: a dropped frame is no error here.
+            // Ignored: the tap's queue may be full, and a dropped frame is no error here.
             let _ = sock.send(&netdev::frame(seq, 60 + (seq as usize * 89) % 1400));
             seq = seq.wrapping_add(1);
         }
@@ -591,30 +543,40 @@ fn spawn_traffic_owner(
     close_after: Option<Duration>,
     cgroup: Option<&str>,
     pgid: i32,
-) -> Result<(Child, crate::harness::Pipe), String> {
-    let p = pipe().ctx("pipe")?;
+) -> Result<(Child, PipeReader), String> {
+    let (r, w) = std::io::pipe().ctx("pipe")?;
     let progress = counters.get(i);
-    let child = fork(|| {
-        // SAFETY: setpgid on ourselves.
-        unsafe { libc::setpgid(0, pgid) };
-        if let Err(e) = traffic_owner(&tap_name, progress, &p.w, close_after, cgroup) {
+    let group = Pid::from_raw(pgid);
+    let child = fork(move || {
+        let r = setpgid(Pid::from_raw(0), group)
+            .ctx(&format!("setpgid(0, {pgid})"))
+            .and_then(|()| traffic_owner(&tap_name, progress, &w, close_after, cgroup));
+        if let Err(e) = r {
             println!("# owner {tap_name}: {e}");
         }
         1
     })
     .ctx("fork")?;
-    // SAFETY: the same from the parent's side, so that a kill of the group cannot miss it.
-    unsafe { libc::setpgid(child.pid, if pgid == 0 { child.pid } else { pgid }) };
-    Ok((child, p))
+    // The same from the parent's side, so that a kill of the group cannot miss the child
+    // whichever of the two runs first; the second call finds it done and succeeds too.
+    let target = if pgid == 0 { child.pid } else { pgid };
+    setpgid(Pid::from_raw(child.pid), Pid::from_raw(target))
+        .ctx(&format!("setpgid({}, {target})", child.pid))?;
+    Ok((child, r))
+}
+
+/// SIGKILL to the process group `pgid` of owners, which holds nothing else.
+fn kill_owners(pgid: i32) -> Result<(), String> {
+    killpg(Pid::from_raw(pgid), Signal::SIGKILL).ctx(&format!("SIGKILL to process group {pgid}"))
 }
 
 fn open_set_owner_close_cycles() -> CaseResult {
     let me = procfs::self_pid();
     let before = Baseline::take();
-    let n = cycles();
+    let n = Count::Cycles.get();
     let t0 = Instant::now();
     for i in 0..n {
-        let f = crate::cases::open_vhost_net()?;
+        let f = open_vhost_net()?;
         ioctls::set_owner(&f).map_err(|e| format!("cycle {i}: VHOST_SET_OWNER: {e}"))?;
         // Now and then, that a worker really was made each time.
         if i % 500 == 0 {
@@ -623,21 +585,15 @@ fn open_set_owner_close_cycles() -> CaseResult {
         drop(f);
     }
     let secs = t0.elapsed().as_secs_f32();
-    ensure(
-        procfs::wait_for(T, || procfs::threads(me).map_or(0, |t| t.len()) == 1),
-        || {
-            format!(
-                "threads of the owner after {n} cycles: {:?}",
-                procfs::threads(me).unwrap_or_default()
-            )
-        },
-    )?;
-    let after = settle(&before, 0)?;
-    Ok(format!(
-        "{n} cycles in {secs:.1} s ({:.2} ms each); owner back to 1 thread; {}",
-        secs * 1000.0 / n as f32,
-        compare(&before, &after)
-    ))
+    procfs::wait_single_threaded(me, T)
+        .map_err(|left| format!("threads of the owner after {n} cycles: {left:?}"))?;
+    back_to_baseline(
+        &before,
+        format!(
+            "{n} cycles in {secs:.1} s ({:.2} ms each); owner back to 1 thread",
+            secs * 1000.0 / n as f32
+        ),
+    )
 }
 
 fn compare(before: &Baseline, after: &Baseline) -> String {
@@ -662,9 +618,9 @@ fn compare(before: &Baseline, after: &Baseline) -> String {
 
 fn sigkill_close_traffic_races() -> CaseResult {
     let before = Baseline::take();
-    let counters = Counters::new(1).ctx("mmap")?;
+    let counters = Counters::new(1)?;
     let (mut rng, seed) = Rng::seeded();
-    let n = races();
+    let n = Count::Races.get();
     let mut during_setup = 0;
     let mut closed_first = 0;
     let mut worst = Duration::ZERO;
@@ -695,16 +651,10 @@ fn sigkill_close_traffic_races() -> CaseResult {
             }
             std::thread::sleep(Duration::from_millis(kill_ms));
         }
-        let t = Instant::now();
-        child.kill(libc::SIGKILL);
-        child.wait_timeout(watchdog).ok_or_else(|| {
-            format!(
-                "race {i} (seed {seed}): owner {} not reaped {} s after SIGKILL",
-                child.pid,
-                watchdog.as_secs()
-            )
-        })?;
-        worst = worst.max(t.elapsed());
+        let (_, took) = child
+            .kill_and_wait(Signal::SIGKILL, watchdog)
+            .map_err(|e| format!("race {i} (seed {seed}): owner {e}"))?;
+        worst = worst.max(took);
         if let Some(w) = worker {
             ensure(procfs::wait_for(T, || !procfs::exists(w)), || {
                 format!("race {i} (seed {seed}): worker {w} outlived its reaped owner")
@@ -715,18 +665,19 @@ fn sigkill_close_traffic_races() -> CaseResult {
             format!("race {i} (seed {seed}): tasks {stray:?} outlived their owner")
         })?;
     }
-    let after = settle(&before, 0)?;
-    Ok(format!(
-        "{n} races (seed {seed}): {during_setup} killed during set-up, {closed_first} closed before the kill, the rest killed first; slowest reaping {} ms; {}",
-        worst.as_millis(),
-        compare(&before, &after)
-    ))
+    back_to_baseline(
+        &before,
+        format!(
+            "{n} races (seed {seed}): {during_setup} killed during set-up, {closed_first} closed before the kill, the rest killed first; slowest reaping {} ms",
+            worst.as_millis()
+        ),
+    )
 }
 
 fn owners_killed_at_once() -> CaseResult {
     let before = Baseline::take();
-    let n = owners() as usize;
-    let counters = Counters::new(n).ctx("mmap")?;
+    let n = Count::Owners.get() as usize;
+    let counters = Counters::new(n)?;
     let mut children = Vec::new();
     let mut pgid = 0;
     let t0 = Instant::now();
@@ -743,31 +694,34 @@ fn owners_killed_at_once() -> CaseResult {
     }
     let setup_s = t0.elapsed().as_secs_f32();
     let start = counters.snapshot();
-    std::thread::sleep(Duration::from_secs(owners_secs().into()));
+    std::thread::sleep(Duration::from_secs(Count::OwnersSecs.get().into()));
     let end = counters.snapshot();
     let stalled: Vec<usize> = (0..n).filter(|&i| end[i] == start[i]).collect();
     let frames: u64 = end.iter().zip(&start).map(|(e, s)| e - s).sum();
     let t = Instant::now();
-    // SAFETY: kills the process group of the owners, which holds nothing else.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    kill_owners(pgid)?;
     for (i, (c, _)) in children.iter_mut().enumerate() {
         c.wait_timeout(Duration::from_secs(60))
             .ok_or_else(|| format!("owner {i} ({}) not reaped 60 s after SIGKILL", c.pid))?;
     }
     let reaped_ms = t.elapsed().as_millis();
     ensure(stalled.is_empty(), || {
-        format!("owners {stalled:?} moved no frame in {} s", owners_secs())
+        format!(
+            "owners {stalled:?} moved no frame in {} s",
+            Count::OwnersSecs.get()
+        )
     })?;
     ensure(
         procfs::wait_for(T, || workers.iter().all(|&w| !procfs::exists(w))),
         || "workers outlived their reaped owners".into(),
     )?;
-    let after = settle(&before, 0)?;
-    Ok(format!(
-        "{n} owners up in {setup_s:.1} s, {frames} frames in {} s, every owner moving; killed at once, all reaped in {reaped_ms} ms; {}",
-        owners_secs(),
-        compare(&before, &after)
-    ))
+    back_to_baseline(
+        &before,
+        format!(
+            "{n} owners up in {setup_s:.1} s, {frames} frames in {} s, every owner moving; killed at once, all reaped in {reaped_ms} ms",
+            Count::OwnersSecs.get()
+        ),
+    )
 }
 
 /// Tasks the exhaustion loops allow: the owner and `LIMIT - 1` workers.
@@ -776,9 +730,7 @@ const LIMIT: u64 = 4;
 /// `LIMIT + 1` vhost-net devices, opened (as root: /dev/vhost-net is root's) before the
 /// owner drops its privileges.
 fn open_devices() -> Result<Vec<fs::File>, String> {
-    (0..=LIMIT)
-        .map(|_| crate::cases::open_vhost_net())
-        .collect()
+    (0..=LIMIT).map(|_| open_vhost_net()).collect()
 }
 
 /// Makes the caller the owner of `fds` one by one until the limit refuses; checks the
@@ -818,10 +770,8 @@ fn exhaust(fds: Vec<fs::File>, raise: &dyn Fn() -> Result<(), String>) -> Result
         || "no new worker after raising the limit".into(),
     )?;
     drop(fds);
-    ensure(
-        procfs::wait_for(T, || procfs::threads(me).map_or(0, |t| t.len()) == 1),
-        || "workers left after closing every device".into(),
-    )?;
+    procfs::wait_single_threaded(me, T)
+        .map_err(|left| format!("workers left after closing every device: {left:?}"))?;
     Ok(made)
 }
 
@@ -829,54 +779,40 @@ fn exhaust(fds: Vec<fs::File>, raise: &dyn Fn() -> Result<(), String>) -> Result
 fn loops(n: u32, what: &str, body: fn(u32) -> Result<(), String>) -> Result<f32, String> {
     let t0 = Instant::now();
     for i in 0..n {
-        let mut p = pipe().ctx("pipe")?;
-        let mut c = fork(|| match body(i) {
-            Ok(()) => 0,
-            Err(e) => {
-                let _ = (&p.w).write_all(e.as_bytes());
-                1
-            }
-        })
-        .ctx("fork")?;
-        p.w = fs::File::open("/dev/null").ctx("null")?;
-        let st = c
-            .wait_timeout(Duration::from_secs(60))
-            .ok_or_else(|| format!("{what} loop {i}: hung for 60 s"))?;
-        if exit_code(st) != 0 {
-            let mut msg = String::new();
-            let _ = io::Read::read_to_string(&mut p.r, &mut msg);
-            return Err(format!("{what} loop {i}: {msg} (status {})", exit_code(st)));
-        }
+        Noted::spawn(|| body(i).map(|()| String::new()))
+            .ctx("fork")?
+            .result(Duration::from_secs(60))
+            .map_err(|e| format!("{what} loop {i}: {e}"))?;
     }
     Ok(t0.elapsed().as_secs_f32())
 }
 
 fn rlimit_nproc_loops() -> CaseResult {
     let before = Baseline::take();
-    let n = limit_loops();
+    let n = Count::LimitLoops.get();
     let secs = loops(n, "RLIMIT_NPROC", |_| {
         let fds = open_devices()?;
-        set_rlimit(libc::RLIMIT_NPROC, LIMIT)?;
+        set_rlimit(Resource::RLIMIT_NPROC, LIMIT)?;
         // A user of its own, with no other task: the owner is its first.
         become_user(4400)?;
-        exhaust(fds, &|| set_rlimit(libc::RLIMIT_NPROC, LIMIT + 1)).map(|_| ())
+        exhaust(fds, &|| set_rlimit(Resource::RLIMIT_NPROC, LIMIT + 1)).map(|_| ())
     })?;
-    let after = settle(&before, 0)?;
-    Ok(format!(
-        "{n} loops in {secs:.1} s: at RLIMIT_NPROC={LIMIT} the owner got {} workers, then ENOMEM; raised: one more; closed: none; {}",
-        LIMIT - 1,
-        compare(&before, &after)
-    ))
+    back_to_baseline(
+        &before,
+        format!(
+            "{n} loops in {secs:.1} s: at RLIMIT_NPROC={LIMIT} the owner got {} workers, then ENOMEM; raised: one more; closed: none",
+            LIMIT - 1
+        ),
+    )
 }
 
 const PIDS_CG: &str = "vt-stress-pids";
 
 fn pids_max_loops() -> CaseResult {
     let before = Baseline::take();
-    let _ = setup::enable_controller("pids");
-    let cg = format!("{}/{PIDS_CG}", setup::CGROUP_ROOT);
-    let _ = fs::create_dir(&cg);
-    let n = limit_loops();
+    setup::enable_controller("pids").ctx("enable the pids controller")?;
+    let cg = setup::cgroup(PIDS_CG).ctx("cgroup")?;
+    let n = Count::LimitLoops.get();
     let events0 = pids_max_events(&cg);
     let secs = loops(n, "pids.max", |_| {
         let cg = setup::enter_new_cgroup(PIDS_CG).ctx("cgroup")?;
@@ -893,12 +829,13 @@ fn pids_max_loops() -> CaseResult {
     ensure(events >= u64::from(n), || {
         format!("pids.events counted {events} refusals in {n} loops")
     })?;
-    let after = settle(&before, 0)?;
-    Ok(format!(
-        "{n} loops in {secs:.1} s: at pids.max={LIMIT} the owner got {} workers, then ENOMEM (pids.events max +{events}); raised: one more; closed: pids.current 1; {}",
-        LIMIT - 1,
-        compare(&before, &after)
-    ))
+    back_to_baseline(
+        &before,
+        format!(
+            "{n} loops in {secs:.1} s: at pids.max={LIMIT} the owner got {} workers, then ENOMEM (pids.events max +{events}); raised: one more; closed: pids.current 1",
+            LIMIT - 1
+        ),
+    )
 }
 
 fn pids_max_events(cg: &str) -> u64 {
@@ -916,9 +853,8 @@ const FREEZE_OWNERS: usize = 3;
 
 fn freeze_thaw_loops() -> CaseResult {
     let before = Baseline::take();
-    let cg = format!("{}/vt-stress-freeze", setup::CGROUP_ROOT);
-    let _ = fs::create_dir(&cg);
-    let counters = Counters::new(FREEZE_OWNERS).ctx("mmap")?;
+    let cg = setup::cgroup("vt-stress-freeze").ctx("cgroup")?;
+    let counters = Counters::new(FREEZE_OWNERS)?;
     let mut children = Vec::new();
     let mut pgid = 0;
     for i in 0..FREEZE_OWNERS {
@@ -931,10 +867,11 @@ fn freeze_thaw_loops() -> CaseResult {
     for (i, (_, p)) in children.iter_mut().enumerate() {
         read_tid(p).map_err(|e| format!("owner {i}: {e}"))?;
     }
-    let n = freezes();
+    let n = Count::Freezes.get();
     let t0 = Instant::now();
     let mut worst_freeze = Duration::ZERO;
     let thaw = |why: String| -> String {
+        // Ignored: the case fails with `why`; this only tries to thaw the owners.
         let _ = fs::write(format!("{cg}/cgroup.freeze"), "0");
         why
     };
@@ -973,19 +910,21 @@ fn freeze_thaw_loops() -> CaseResult {
         })?;
     }
     let secs = t0.elapsed().as_secs_f32();
-    // SAFETY: kills the process group of the owners, which holds nothing else.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    kill_owners(pgid)?;
     for (i, (c, _)) in children.iter_mut().enumerate() {
         c.wait_timeout(Duration::from_secs(60))
             .ok_or_else(|| format!("owner {i} not reaped 60 s after SIGKILL"))?;
     }
-    let after = settle(&before, 0)?;
-    let _ = fs::remove_dir(&cg);
-    Ok(format!(
-        "{n} freeze/thaw rounds of {FREEZE_OWNERS} owners in {secs:.1} s: frozen within {} ms at worst, nothing moved while frozen, every owner moved after each thaw; {}",
-        worst_freeze.as_millis(),
-        compare(&before, &after)
-    ))
+    let done = back_to_baseline(
+        &before,
+        format!(
+            "{n} freeze/thaw rounds of {FREEZE_OWNERS} owners in {secs:.1} s: frozen within {} ms at worst, nothing moved while frozen, every owner moved after each thaw",
+            worst_freeze.as_millis()
+        ),
+    )?;
+    // The owners are reaped: the cgroup is empty, and a failure to remove it is a leak.
+    fs::remove_dir(&cg).ctx(&format!("rmdir {cg}"))?;
+    Ok(done)
 }
 
 /// CVE-2025-40024 (fixed by afe16653e05d, "vhost: Take a reference on the task in struct
@@ -1000,16 +939,13 @@ fn freeze_thaw_loops() -> CaseResult {
 /// and (the runner's check of the kernel log) no KASAN, lockdep or kmemleak report.
 fn kvm_sigkill_vs_parameter_writes() -> CaseResult {
     use crate::kvm::{self, NX, PERIOD, RATIO};
-    if let Some(r) = kvm::missing() {
-        return r;
-    }
     let before = Baseline::take();
     let kvm_before = kvm::all_recovery_threads();
     let params = kvm::Params::save()?;
     kvm::set_param(NX, "N")?;
     kvm::set_param(RATIO, "60")?;
     kvm::set_param(PERIOD, "0")?;
-    let counters = Counters::new(2).ctx("mmap")?;
+    let counters = Counters::new(2)?;
     let mut writer = fork(|| {
         let seq = [(NX, "Y"), (RATIO, "120"), (RATIO, "60"), (NX, "N")];
         loop {
@@ -1021,7 +957,7 @@ fn kvm_sigkill_vs_parameter_writes() -> CaseResult {
     })
     .ctx("fork")?;
     let (mut rng, seed) = Rng::seeded();
-    let n = kvm_rounds();
+    let n = Count::KvmRounds.get();
     let (mut vms, mut spinning) = (0, 0);
     let mut worst = Duration::ZERO;
     let watchdog = Duration::from_secs(30);
@@ -1035,16 +971,10 @@ fn kvm_sigkill_vs_parameter_writes() -> CaseResult {
             vms += k;
             spinning += u32::from(spin);
             std::thread::sleep(Duration::from_millis(rng.below(21)));
-            let t = Instant::now();
-            child.kill(libc::SIGKILL);
-            child.wait_timeout(watchdog).ok_or_else(|| {
-                format!(
-                    "round {i} (seed {seed}): VMM {} not reaped {} s after SIGKILL",
-                    child.pid,
-                    watchdog.as_secs()
-                )
-            })?;
-            worst = worst.max(t.elapsed());
+            let (_, took) = child
+                .kill_and_wait(Signal::SIGKILL, watchdog)
+                .map_err(|e| format!("round {i} (seed {seed}): VMM {e}"))?;
+            worst = worst.max(took);
             ensure(
                 procfs::wait_for(T, || threads.iter().all(|&w| !procfs::exists(w))),
                 || format!("round {i} (seed {seed}): {threads:?} outlived their reaped VMM"),
@@ -1053,8 +983,9 @@ fn kvm_sigkill_vs_parameter_writes() -> CaseResult {
         Ok(())
     })();
     let secs = t0.elapsed().as_secs_f32();
-    writer.kill(libc::SIGKILL);
-    let _ = writer.wait_timeout(T);
+    writer
+        .kill_and_wait(Signal::SIGKILL, T)
+        .map_err(|e| format!("the parameter writer {e}"))?;
     let (writes, refused) = (
         counters.get(0).load(Ordering::Relaxed),
         counters.get(1).load(Ordering::Relaxed),

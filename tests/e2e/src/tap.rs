@@ -5,48 +5,100 @@
 //! packet socket receives them; frames the packet socket sends on the tap go into the tap's
 //! queue, from which vhost-net fills the guest's receive ring.
 
-use std::ffi::CString;
+use nix::errno::Errno;
+use nix::net::if_::if_nametoindex;
+use nix::sys::socket::{
+    bind, recvfrom, send, setsockopt, socket, sockopt, AddressFamily, LinkAddr, MsgFlags, SockFlag,
+    SockType, SockaddrLike,
+};
 use std::fs::File;
 use std::io;
 use std::mem;
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 /// The EtherType of the test frames: IEEE 802 local experimental, which the stack ignores.
 pub const ETHERTYPE: u16 = 0x88b5;
 
-const IFF_TAP: libc::c_short = 0x0002;
-const IFF_NO_PI: libc::c_short = 0x1000;
-const TUNSETIFF: libc::c_ulong = 0x400454ca;
-
-#[repr(C)]
-struct IfReq {
-    name: [u8; libc::IFNAMSIZ],
-    data: [u8; 24],
+/// The interface ioctls of this module, each of which takes a pointer to a `struct ifreq`.
+#[derive(Clone, Copy, Debug)]
+enum IfReqIoctl {
+    /// `TUNSETIFF` on /dev/net/tun: reads the name and flags, writes the name.
+    TunSetIff,
+    /// `SIOCSIFMTU`: reads the name and the MTU.
+    SetMtu,
+    /// `SIOCGIFFLAGS`: reads the name, writes the flags.
+    GetFlags,
+    /// `SIOCSIFFLAGS`: reads the name and the flags.
+    SetFlags,
 }
 
-impl IfReq {
-    fn new(name: &str) -> Self {
-        let mut r = IfReq {
-            name: [0; libc::IFNAMSIZ],
-            data: [0; 24],
-        };
-        r.name[..name.len()].copy_from_slice(name.as_bytes());
-        r
+impl IfReqIoctl {
+    fn request(self) -> libc::Ioctl {
+        match self {
+            // The libc crate encodes it with the architecture's _IOW(), unlike a literal.
+            IfReqIoctl::TunSetIff => libc::TUNSETIFF,
+            IfReqIoctl::SetMtu => libc::SIOCSIFMTU as libc::Ioctl,
+            IfReqIoctl::GetFlags => libc::SIOCGIFFLAGS as libc::Ioctl,
+            IfReqIoctl::SetFlags => libc::SIOCSIFFLAGS as libc::Ioctl,
+        }
     }
 }
 
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
+/// A `struct ifreq` naming interface `name`, with `ifru` as its argument. The name must leave
+/// room for its NUL within `IFNAMSIZ` (16) bytes: at most 15 bytes, and no NUL of its own.
+fn ifreq(name: &str, ifru: libc::__c_anonymous_ifr_ifru) -> io::Result<libc::ifreq> {
+    let bytes = name.as_bytes();
+    if bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "interface name {name:?}: at most {} bytes and no NUL",
+                libc::IFNAMSIZ - 1
+            ),
+        ));
     }
+    let mut ifr_name = [0 as libc::c_char; libc::IFNAMSIZ];
+    for (d, s) in ifr_name.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    Ok(libc::ifreq {
+        ifr_name,
+        ifr_ifru: ifru,
+    })
+}
+
+/// Makes `op` on `fd` with `req`.
+fn ifreq_ioctl(fd: &impl AsFd, op: IfReqIoctl, req: &mut libc::ifreq) -> io::Result<()> {
+    // SAFETY: every request of `IfReqIoctl` reads, and some write, one `struct ifreq` at the
+    // pointer, and `req` is one, valid for reads and writes for the duration of the call;
+    // `fd` is an open descriptor for as long as the borrow.
+    let r = unsafe {
+        libc::ioctl(
+            fd.as_fd().as_raw_fd(),
+            op.request(),
+            req as *mut libc::ifreq,
+        )
+    };
+    Errno::result(r)
+        .map(drop)
+        .map_err(|e| io::Error::other(format!("{op:?} on {:?}: {e}", req_name(req))))
+}
+
+/// The name of a `struct ifreq`, for messages.
+fn req_name(req: &libc::ifreq) -> String {
+    req.ifr_name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8 as char)
+        .collect()
 }
 
 /// A tap device, up, with the largest MTU it allows.
 pub struct Tap {
+    /// The open /dev/net/tun, attached to the tap: closing it removes the tap.
     pub file: File,
+    /// The interface index of the tap.
     pub ifindex: i32,
 }
 
@@ -57,11 +109,9 @@ impl Tap {
             .read(true)
             .write(true)
             .open("/dev/net/tun")?;
-        let mut req = IfReq::new(name);
-        let flags = IFF_TAP | IFF_NO_PI;
-        req.data[..2].copy_from_slice(&flags.to_ne_bytes());
-        // SAFETY: TUNSETIFF reads and writes a `struct ifreq`, which `IfReq` lays out.
-        cvt(unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF, &mut req) })?;
+        let flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        let mut req = ifreq(name, libc::__c_anonymous_ifr_ifru { ifru_flags: flags })?;
+        ifreq_ioctl(&file, IfReqIoctl::TunSetIff, &mut req)?;
         let ifindex = if_index(name)?;
         // The largest a tap allows: 65535 bytes per frame with the Ethernet header.
         set_mtu(name, 65521)?;
@@ -72,169 +122,132 @@ impl Tap {
 
 /// A socket for interface ioctls.
 fn ctl_socket() -> io::Result<OwnedFd> {
-    // SAFETY: plain socket creation.
-    let fd = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: `fd` is a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?)
 }
 
 /// The interface index of `name`.
 pub fn if_index(name: &str) -> io::Result<i32> {
-    let c = CString::new(name).unwrap();
-    // SAFETY: a valid C string.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if i == 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(i as i32)
-    }
+    let i = if_nametoindex(name)?;
+    i32::try_from(i).map_err(|_| io::Error::other(format!("{name}: ifindex {i}")))
 }
 
 /// Sets the MTU of interface `name`.
 pub fn set_mtu(name: &str, mtu: i32) -> io::Result<()> {
     let s = ctl_socket()?;
-    let mut req = IfReq::new(name);
-    req.data[..4].copy_from_slice(&mtu.to_ne_bytes());
-    // SAFETY: SIOCSIFMTU reads a `struct ifreq`.
-    cvt(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCSIFMTU, &mut req) })?;
-    Ok(())
+    let mut req = ifreq(name, libc::__c_anonymous_ifr_ifru { ifru_mtu: mtu })?;
+    ifreq_ioctl(&s, IfReqIoctl::SetMtu, &mut req)
 }
 
 /// Brings interface `name` up.
 pub fn set_up(name: &str) -> io::Result<()> {
     let s = ctl_socket()?;
-    let mut req = IfReq::new(name);
-    // SAFETY: SIOCGIFFLAGS writes a `struct ifreq`.
-    cvt(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
-    let mut flags = i16::from_ne_bytes([req.data[0], req.data[1]]);
-    flags |= (libc::IFF_UP | libc::IFF_RUNNING) as i16;
-    req.data[..2].copy_from_slice(&flags.to_ne_bytes());
-    // SAFETY: SIOCSIFFLAGS reads a `struct ifreq`.
-    cvt(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req) })?;
-    Ok(())
+    let mut req = ifreq(name, libc::__c_anonymous_ifr_ifru { ifru_flags: 0 })?;
+    ifreq_ioctl(&s, IfReqIoctl::GetFlags, &mut req)?;
+    // SAFETY: SIOCGIFFLAGS wrote the flags, and any bits are a valid `c_short`.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    req.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    ifreq_ioctl(&s, IfReqIoctl::SetFlags, &mut req)
 }
 
 /// A packet socket bound to one interface and the test EtherType.
 pub struct PacketSocket {
     fd: OwnedFd,
-    ifindex: i32,
+}
+
+/// The address of a packet socket bound to interface `ifindex` and the test EtherType.
+fn link_addr(ifindex: i32) -> LinkAddr {
+    let sll = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: ETHERTYPE.to_be(),
+        sll_ifindex: ifindex,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    // SAFETY: `sll` is a whole `sockaddr_ll`, which lives across the call, and the length says
+    // so; `from_raw` copies it.
+    unsafe {
+        LinkAddr::from_raw(
+            (&sll as *const libc::sockaddr_ll).cast(),
+            Some(mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t),
+        )
+    }
+    .expect("a sockaddr_ll of family AF_PACKET is a LinkAddr")
 }
 
 impl PacketSocket {
     /// Opens it on interface `ifindex`, with large buffers so that bursts are not dropped.
     pub fn new(ifindex: i32) -> io::Result<PacketSocket> {
-        let proto = (ETHERTYPE).to_be() as i32;
-        // SAFETY: plain socket creation.
-        let fd = cvt(unsafe {
-            libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto)
-        })?;
-        // SAFETY: `fd` is a new descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: an all-zero sockaddr_ll is valid; the fields are set below.
-        let mut sll: libc::sockaddr_ll = unsafe { mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ETHERTYPE.to_be();
-        sll.sll_ifindex = ifindex;
-        // SAFETY: `sll` is a valid sockaddr_ll of the given length.
-        cvt(unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                &sll as *const _ as *const libc::sockaddr,
-                mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        })?;
-        for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
-            let size: libc::c_int = 32 << 20;
-            // SAFETY: an int option.
-            cvt(unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    opt,
-                    &size as *const _ as *const libc::c_void,
-                    4,
-                )
-            })?;
-        }
-        Ok(PacketSocket { fd, ifindex })
+        // Protocol 0 receives nothing until the bind, which sets the protocol and interface.
+        let fd = socket(
+            AddressFamily::Packet,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
+        bind(fd.as_raw_fd(), &link_addr(ifindex))?;
+        let size = 32 << 20;
+        setsockopt(&fd, sockopt::RcvBufForce, &size)?;
+        setsockopt(&fd, sockopt::SndBufForce, &size)?;
+        Ok(PacketSocket { fd })
     }
 
-    /// Sends one frame out of the interface (into the tap's queue).
+    /// Sends one frame out of the interface (into the tap's queue). A bound raw packet socket
+    /// sends on its interface with its protocol; the frame carries its own header.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
-        // SAFETY: an all-zero sockaddr_ll is valid; the fields are set below.
-        let mut sll: libc::sockaddr_ll = unsafe { mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ETHERTYPE.to_be();
-        sll.sll_ifindex = self.ifindex;
-        sll.sll_halen = 6;
-        sll.sll_addr[..6].copy_from_slice(&frame[..6]);
-        // SAFETY: `frame` and `sll` are valid for the call.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                frame.as_ptr() as *const libc::c_void,
-                frame.len(),
-                0,
-                &sll as *const _ as *const libc::sockaddr,
-                mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if n as usize != frame.len() {
+        let n = send(self.fd.as_raw_fd(), frame, MsgFlags::empty())?;
+        if n != frame.len() {
             return Err(io::Error::other(format!("short send {n}/{}", frame.len())));
         }
         Ok(())
     }
 
     /// Receives one frame, waiting up to `timeout`; `None` on timeout. Frames the socket itself
-    /// sent (outgoing) are skipped.
+    /// sent (outgoing) are skipped. A frame larger than `buf` is cut to its size.
     pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
         loop {
-            if !poll_in(self.fd.as_raw_fd(), timeout)? {
+            if !crate::sys::readable(&self.fd, timeout)? {
                 return Ok(None);
             }
-            // SAFETY: an all-zero sockaddr_ll is valid.
-            let mut sll: libc::sockaddr_ll = unsafe { mem::zeroed() };
-            let mut len = mem::size_of::<libc::sockaddr_ll>() as u32;
-            // SAFETY: `buf` and `sll` are valid for writes of the given lengths.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                    libc::MSG_TRUNC,
-                    &mut sll as *mut _ as *mut libc::sockaddr,
-                    &mut len,
-                )
-            };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if sll.sll_pkttype == libc::PACKET_OUTGOING {
+            let (n, from) = recvfrom::<LinkAddr>(self.fd.as_raw_fd(), buf)?;
+            if from.is_some_and(|a| a.pkttype() == libc::PACKET_OUTGOING) {
                 continue;
             }
-            return Ok(Some(n as usize));
+            return Ok(Some(n));
         }
     }
 }
 
-/// Waits up to `timeout` for `fd` to be readable.
-pub fn poll_in(fd: RawFd, timeout: Duration) -> io::Result<bool> {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let n = unsafe { libc::poll(&mut p, 1, timeout.as_millis() as i32) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(false);
-        }
-        return Err(e);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name_of(name: &str) -> io::Result<Vec<u8>> {
+        let r = ifreq(name, libc::__c_anonymous_ifr_ifru { ifru_flags: 0 })?;
+        Ok(r.ifr_name.iter().map(|&c| c as u8).collect())
     }
-    Ok(n > 0)
+
+    #[test]
+    fn ifreq_names_end_with_a_nul_within_16_bytes() {
+        let n = name_of("vt-traf0").unwrap();
+        assert_eq!(&n[..9], b"vt-traf0\0");
+        let longest = "a".repeat(15);
+        let n = name_of(&longest).unwrap();
+        assert_eq!(&n[..15], longest.as_bytes());
+        assert_eq!(n[15], 0);
+    }
+
+    #[test]
+    fn ifreq_refuses_names_without_room_for_the_nul() {
+        for name in ["a".repeat(16), "b".repeat(40), "nul\0inside".to_string()] {
+            let e = name_of(&name).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{name:?}");
+        }
+    }
 }

@@ -12,17 +12,24 @@ use vmm_sys_util::eventfd::EventFd;
 /// One buffer of a descriptor chain: guest address, length, device-writable.
 #[derive(Clone, Copy, Debug)]
 pub struct Buf {
+    /// Its guest address.
     pub addr: u64,
+    /// Its length in bytes.
     pub len: u32,
+    /// Whether the device writes it (else it reads it).
     pub write: bool,
 }
 
 /// A split virtqueue of `size` entries laid out at `base`: descriptors, then the available
 /// ring at +4 KiB per 256 entries, then the used ring.
 pub struct Vring {
+    /// Its number of entries.
     pub size: u16,
+    /// The guest address of its descriptor table.
     pub desc: GuestAddress,
+    /// The guest address of its available ring.
     pub avail: GuestAddress,
+    /// The guest address of its used ring.
     pub used: GuestAddress,
     next_avail: u16,
     last_used: u16,

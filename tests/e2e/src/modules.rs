@@ -62,6 +62,10 @@ pub fn cases() -> Vec<Case> {
             user_worker_module_unloads_only_once_its_files_are_closed,
             60
         ),
+        case!(
+            user_worker_module_unloads_while_its_workers_still_exit_x10,
+            120
+        ),
     ]
 }
 
@@ -604,6 +608,12 @@ const UWT_STOP: u64 = io(5);
 /// Makes a vhost task whose kill handler takes a lock that the module holds across
 /// `vhost_task_stop()` (the lockdep case).
 pub const UWT_VHOST_KILL_INVERSION: u64 = io(6);
+/// `UWT_CREATE` with a worker named `exit-delay-uwt`: with `CONFIG_USER_WORKER_EXIT_DELAY_TEST`,
+/// it lingers 50 ms after it reported its exit, and warns if it would return into freed text.
+const UWT_CREATE_EXIT_DELAY: u64 = io(7);
+/// A worker that stops a worker of another call site in its exit section; returns once both
+/// have exited.
+const UWT_NESTED_STOP: u64 = io(8);
 
 /// An open `/dev/user-worker-test`.
 pub struct Uwt(fs::File);
@@ -900,14 +910,139 @@ pub fn sigkill_during_wait_stress() -> CaseResult {
     ))
 }
 
-/// The cases of `vhost-e2e lockdep`: on a lockdep kernel, a lock that the kill handler of a
-/// vhost task takes and that the stopper holds across `vhost_task_stop()` must be reported, not
-/// hang. Lockdep switches itself off after one report, so this runs alone in its guest.
+/// What the kernel says when a user worker would return into the text of a module that was
+/// unloaded after the worker reported its exit (`CONFIG_USER_WORKER_EXIT_DELAY_TEST`).
+const RETURN_INTO_FREED_TEXT: &str = "after its exit, which is no longer kernel or module text";
+
+/// Whether the kernel widens the window after a worker's reported exit for the workers named
+/// `exit-delay...` (`CONFIG_USER_WORKER_EXIT_DELAY_TEST`).
+fn exit_delay_hook() -> Result<bool, String> {
+    let syms = fs::read_to_string("/proc/kallsyms").ctx("/proc/kallsyms")?;
+    Ok(syms.contains(" rust_helper_user_worker_exit_delay_test"))
+}
+
+/// `n` rounds of the test module's unload race: a worker named `exit-delay-uwt`, its file
+/// closed (which stops the worker and returns once the worker has reported its exit), then the
+/// module unloaded at once, while the worker's thread still exits, and loaded again by
+/// `finit_module()`. Fails on a kernel log line of a worker that would have returned into the
+/// freed module, or on any splat. Returns how often the unload was refused, and whether the
+/// window was widened.
+fn uwt_unload_rounds(n: u32) -> Result<(u32, bool), String> {
+    let widened = exit_delay_hook()?;
+    let loader = Loader::new("user_worker_test")?;
+    let mut log = Kmsg::from_now().ctx("/dev/kmsg")?;
+    let mut refused = 0;
+    for i in 0..n {
+        let round = || -> Result<u32, String> {
+            let uwt = Uwt::open()?;
+            uwt.ioctl(UWT_CREATE_EXIT_DELAY, 0)
+                .ctx("UWT_CREATE_EXIT_DELAY")?;
+            drop(uwt);
+            let r = unload("user_worker_test")?;
+            loader.load()?;
+            Ok(r)
+        };
+        refused += round().map_err(|e| format!("round {i}: {e}"))?;
+    }
+    // The hook reports 50 ms after the last exit.
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = log.read_new();
+    if let Some(l) = lines.iter().find(|l| l.contains(RETURN_INTO_FREED_TEXT)) {
+        return Err(format!("a worker outlived its module's text: {l}"));
+    }
+    if let Some((kind, l)) = lines
+        .iter()
+        .find_map(|l| kmsg::splat_kind(l, false).map(|k| (k, l)))
+    {
+        return Err(format!("{kind} in the kernel log: {l}"));
+    }
+    Ok((refused, widened))
+}
+
+fn how_widened(widened: bool) -> &'static str {
+    if widened {
+        "each worker lingering 50 ms past its reported exit (CONFIG_USER_WORKER_EXIT_DELAY_TEST)"
+    } else {
+        "without the exit delay hook"
+    }
+}
+
+fn user_worker_module_unloads_while_its_workers_still_exit_x10() -> CaseResult {
+    let (refused, widened) = uwt_unload_rounds(10)?;
+    Ok(format!(
+        "10 rounds, {}; rmmod refused {refused} times; no worker returned into a freed module",
+        how_widened(widened)
+    ))
+}
+
+/// `make stress`: the test module's unload race of `uwt_unload_rounds` at scale (1,000 rounds
+/// at scale 1.0).
+pub fn uwt_unload_race_stress() -> CaseResult {
+    let n = crate::stress::Count::ModuleRounds.get();
+    let t0 = Instant::now();
+    let (refused, widened) = uwt_unload_rounds(n)?;
+    Ok(format!(
+        "{n} rounds in {:.0} s, {}; rmmod refused {refused} times; no worker returned into a freed module",
+        t0.elapsed().as_secs_f32(),
+        how_widened(widened)
+    ))
+}
+
+/// The cases of `vhost-e2e lockdep`, alone in a guest of a lockdep kernel, in this order:
+/// first what lockdep must not report, then what it must (it switches itself off after its
+/// first report).
 pub fn lockdep_cases() -> Vec<Case> {
-    vec![case!(
-        lockdep_reports_a_lock_held_across_vhost_task_stop_that_the_kill_handler_takes,
-        120
-    )]
+    vec![
+        case!(
+            lockdep_stays_quiet_when_a_worker_stops_a_worker_of_another_call_site_in_its_exit_section,
+            120
+        ),
+        case!(
+            lockdep_reports_a_lock_held_across_vhost_task_stop_that_the_kill_handler_takes,
+            120
+        ),
+    ]
+}
+
+/// Lockdep's `debug_locks`: 1 until its first report.
+fn lockdep_debug_locks() -> Result<u32, String> {
+    let stats = fs::read_to_string("/proc/lockdep_stats").ctx("/proc/lockdep_stats")?;
+    stats
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("debug_locks:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| "no debug_locks in /proc/lockdep_stats".into())
+}
+
+fn lockdep_stays_quiet_when_a_worker_stops_a_worker_of_another_call_site_in_its_exit_section(
+) -> CaseResult {
+    if !std::path::Path::new("/proc/lockdep").exists() {
+        return crate::harness::skip("not a lockdep kernel (no /proc/lockdep)");
+    }
+    ensure(lockdep_debug_locks()? == 1, || {
+        "lockdep was already off before the case".into()
+    })?;
+    let mut log = Kmsg::from_now().ctx("/dev/kmsg")?;
+    let uwt = Uwt::open()?;
+    uwt.ioctl(UWT_NESTED_STOP, 0).ctx("UWT_NESTED_STOP")?;
+    drop(uwt);
+    let lines = log.read_new();
+    if let Some(l) = lines
+        .iter()
+        .find(|l| l.contains("possible recursive locking"))
+    {
+        return Err(format!("lockdep took the two call sites for one lock: {l}"));
+    }
+    ensure(lockdep_debug_locks()? == 1, || {
+        format!(
+            "lockdep reported something and switched itself off: {:?}",
+            &lines[..lines.len().min(10)]
+        )
+    })?;
+    Ok(
+        "the outer worker stopped the inner one in its exit section; lockdep still on, no report"
+            .into(),
+    )
 }
 
 fn lockdep_reports_a_lock_held_across_vhost_task_stop_that_the_kill_handler_takes() -> CaseResult {

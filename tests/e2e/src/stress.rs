@@ -172,6 +172,8 @@ const RMMOD_VHOST: &str =
 const RMMOD_KVM: &str =
     "rmmod_kvm_right_after_vm_close_or_vmm_sigkill_{n}_rounds_no_module_left_in_use";
 const UWT_KILLS: &str = "user_worker_sigkill_during_wait_{n}_owners_of_8_workers_reaped_quietly";
+const RMMOD_UWT: &str =
+    "rmmod_user_worker_test_while_its_workers_still_exit_{n}_rounds_no_return_into_freed_text";
 
 /// A case that needs /dev/kvm.
 fn kvm(c: Case) -> Case {
@@ -205,6 +207,7 @@ pub fn all() -> Vec<Case> {
         // Modules: the seed series' V7 race of rmmod with a worker's exit, and user workers of
         // the test module killed in their wait (DEBUG_ATOMIC_SLEEP must stay quiet).
         rounds(RMMOD_VHOST, Count::ModuleRounds, modules::unload_race_stress, 300.0, 3.0),
+        rounds(RMMOD_UWT, Count::ModuleRounds, modules::uwt_unload_race_stress, 120.0, 1.5),
         kvm(rounds(RMMOD_KVM, Count::ModuleRounds, modules::kvm_unload_race_stress, 300.0, 3.0)),
         rounds(UWT_KILLS, Count::UwtKills, modules::sigkill_during_wait_stress, 120.0, 3.0),
         // vhost-scsi last: its VHOST_SCSI_SET_ENDPOINT makes lockdep report a lock-order

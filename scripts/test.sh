@@ -245,7 +245,10 @@ PY
 # never reported (the test binary died) fails by name.
 suite_e2e_unit() {
 	local s=e2e-unit log=$LOGS/e2e-unit.log list=$LOGS/e2e-unit.list t
-	local cargo=(cargo test --manifest-path "$ROOT/Cargo.toml" --locked -p vhost-e2e)
+	# As scripts/build-e2e.sh builds the guests' binary (release, static, its target): the
+	# crates it depends on are built once for both.
+	local cargo=(env RUSTFLAGS="-C target-feature=+crt-static" cargo test --release
+		--target x86_64-unknown-linux-gnu --manifest-path "$ROOT/Cargo.toml" --locked -p vhost-e2e)
 	stage "$s: the #[test]s of tests/e2e on the host"
 	need cargo
 	if ! "${cargo[@]}" --no-run >"$log" 2>&1; then
@@ -441,6 +444,8 @@ done
 # the CPU the guests leave idle and the suites start at once; a suite waits for its kernel.
 # Its log: build/log/builder.log. VT_SKIP_BUILD=1 uses the images as they are.
 ready=$LOGS/kernels
+# The wall-clock seconds of each suite, waits for its kernel included: build/log/times.txt.
+: >"$LOGS/times.txt"
 rm -rf "$ready"
 mkdir -p "$ready"
 builder=
@@ -496,7 +501,9 @@ for p in "${plan[@]}"; do
 		grep -E '^(error|  \|)' "$LOGS/builder.log" | tail -n 20 | sed 's/^/  | /' >&2 || true
 		continue
 	fi
+	t0=$(date +%s)
 	in_tree "${p#* }" run_suite "${p% *}"
+	echo "${p% *} ${p#* } $(($(date +%s) - t0))" >>"$LOGS/times.txt"
 done
 wait
 passed=$(grep -c '^PASS' "$results" || true)

@@ -114,7 +114,6 @@ impl<W: VhostWork> NewVhostTask<W> {
     }
 
     /// The work the task runs.
-    #[inline]
     pub fn work(&self) -> &W {
         &self.0.data().work
     }
@@ -129,7 +128,6 @@ impl<W: VhostWork> NewVhostTask<W> {
     ///
     /// Not public: a worker of [`VhostShared`] must be stopped as a [`VhostTask`] is, or its
     /// owner waits for it forever.
-    #[inline]
     pub(crate) fn into_worker(self) -> NewUserWorker<VhostShared<W>> {
         self.0
     }
@@ -184,13 +182,11 @@ impl<W: VhostWork> VhostTask<W> {
     }
 
     /// The work the task runs.
-    #[inline]
     pub fn work(&self) -> &W {
         &self.0.data().work
     }
 
     /// Wakes the worker up so that it calls [`VhostWork::run`] again.
-    #[inline]
     pub fn wake(&self) {
         self.0.wake_up();
     }
@@ -205,7 +201,6 @@ impl<W: VhostWork> VhostTask<W> {
     }
 
     /// The task of a user worker that was started from [`NewVhostTask::into_worker`].
-    #[inline]
     pub(crate) fn from_worker(worker: UserWorker<VhostShared<W>>) -> Self {
         Self(worker)
     }
@@ -232,10 +227,9 @@ fn worker_loop<W: VhostWork>(ctx: &WorkerContext<'_>, shared: &VhostShared<W>) {
         stopped.set(shared.end.load(Relaxed) == STOPPED);
         stopped.get() || ctx.exit_section(|| shared.work.run(ctx))
     };
-    while ctx.wait(stop_or_work) == Wait::Ready {
-        if stopped.get() {
-            return;
-        }
+    while ctx.wait(stop_or_work) == Wait::Ready && !stopped.get() {}
+    if stopped.get() {
+        return;
     }
     // `Wait::Exiting`: the process is exiting.
     // If a stop and a SIGKILL race, the SIGKILL can be ignored: the owner has already stopped

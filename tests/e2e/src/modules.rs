@@ -356,7 +356,7 @@ fn modversions_refuse_a_vhost_ko_whose_crc_of_vhost_task_create_disagrees() -> C
     ))
 }
 
-/// The first half of a round of the seed series' V7 race: an owner with traffic through
+/// The first half of a round of the module unload race: an owner with traffic through
 /// `tap` closes its device, or is SIGKILLed once `kill_after` frames went out while it goes
 /// on sending, and is reaped.
 fn vhost_owner_goes(kill: bool, tap: &Tap, kill_after: u32) -> Result<(), String> {
@@ -375,7 +375,7 @@ fn vhost_owner_goes(kill: bool, tap: &Tap, kill_after: u32) -> Result<(), String
     }
 }
 
-/// One round of the seed series' V7 race, on a tap of its own: an owner with traffic is
+/// One round of the module unload race, on a tap of its own: an owner with traffic is
 /// closed (or SIGKILLed), and vhost_net and vhost are unloaded at once, then loaded again.
 /// Returns the refusals seen.
 pub fn unload_race_round(kill: bool, tapname: &str) -> Result<u32, String> {
@@ -484,7 +484,7 @@ fn rmmod_vhost_right_after_close_or_sigkill_of_the_owner_x10() -> CaseResult {
     ))
 }
 
-/// The first half of a round of the V7 race for KVM: a VMM whose VMs' recovery threads ran
+/// The first half of a round of the module unload race for KVM: a VMM whose VMs' recovery threads ran
 /// closes its VM (the stop path) or is SIGKILLed (the kill path).
 fn kvm_owner_goes(kill: bool) -> Result<(), String> {
     if kill {
@@ -510,7 +510,7 @@ fn kvm_owner_goes(kill: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// The second half of a round of the V7 race: `mods` are unloaded at once, in order, and
+/// The second half of a round of the module unload race: `mods` are unloaded at once, in order, and
 /// `load` loads them again. Returns the refusals seen.
 fn unload_and_load(
     mods: &[&str],
@@ -526,7 +526,7 @@ fn unload_and_load(
     refused
 }
 
-/// One round of the V7 race for KVM, with modprobe. Returns the refusals seen.
+/// One round of the module unload race for KVM, with modprobe. Returns the refusals seen.
 pub fn kvm_unload_race_round(kill: bool) -> Result<u32, String> {
     kvm_owner_goes(kill)?;
     unload_and_load(&["kvm_amd", "kvm"], || modprobe("kvm_amd"))
@@ -829,7 +829,7 @@ fn how(kill: bool) -> &'static str {
     }
 }
 
-/// `make stress`: the V7 race at scale (1,000 rounds at scale 1.0), halves closed and killed.
+/// `make stress`: the module unload race at scale (1,000 rounds at scale 1.0), halves closed and killed.
 /// vhost_vsock and vhost_scsi, which use vhost too, are unloaded for the loop, so that each
 /// round unloads exactly vhost_net and vhost and loads them again, by `finit_module()`.
 pub fn unload_race_stress() -> CaseResult {
@@ -861,7 +861,7 @@ pub fn unload_race_stress() -> CaseResult {
     ))
 }
 
-/// `make stress`: the V7 race for KVM at scale (1,000 rounds at scale 1.0), loading by
+/// `make stress`: the module unload race for KVM at scale (1,000 rounds at scale 1.0), loading by
 /// `finit_module()`.
 pub fn kvm_unload_race_stress() -> CaseResult {
     let n = crate::stress::Count::ModuleRounds.get();

@@ -204,7 +204,7 @@ pub fn all() -> Vec<Case> {
         // a killed VMM's thread.
         fault_walk("kvm_first_run", faults::kvm_first_run),
         kvm(rounds(KVM_RACES, Count::KvmRounds, kvm_sigkill_vs_parameter_writes, 300.0, 6.0)),
-        // Modules: the seed series' V7 race of rmmod with a worker's exit, and user workers of
+        // Modules: the module unload race (rmmod right after a worker's exit), and user workers of
         // the test module killed in their wait (DEBUG_ATOMIC_SLEEP must stay quiet).
         rounds(RMMOD_VHOST, Count::ModuleRounds, modules::unload_race_stress, 300.0, 3.0),
         rounds(RMMOD_UWT, Count::ModuleRounds, modules::uwt_unload_race_stress, 120.0, 1.5),

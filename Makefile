@@ -31,7 +31,7 @@ help:
 	@echo '                       and fault injection'
 	@echo '  make kernel-debug-c  build/bzImage-debug-c, the debug kernel with the C vhost_task'
 	@echo '  make tree            the kernel tree, with the project linked into it (scripts/link-tree.sh'
-	@echo '                       edits the tree: with KDIR=, yours)'
+	@echo '                       edits the tree: with KDIR=, a clone of yours in build/trees/)'
 	@echo
 	@echo 'Suites (each builds the kernel it needs first):'
 	@echo '  make kunit           the KUnit suites and doctests via kunit.py on the Rust kernel'

@@ -3,7 +3,8 @@
 # The static instruction counts of BENCHMARKS.md's "Where Rust and C differ": for each tree,
 # every function of the C kernel's kernel/vhost_task.o, and of the Rust kernel the C ABI,
 # the CWork instances of the vhost layer and the kernel crate's user_worker functions, from
-# llvm-objdump -d of the objects in build/obj-c* and build/obj-rust* (built by make bench).
+# llvm-objdump -d of the objects in build/obj-c* and build/obj-rust* (built by make bench),
+# the Rust names demangled by llvm-cxxfilt.
 #
 #   scripts/bench-insns.sh            both trees (TREE= for one)
 explicit_tree=${TREE:-}
@@ -17,7 +18,16 @@ count() {
 	"$od" -d --no-show-raw-insn "$1" | awk -v pat="$2" '
 		/^[0-9a-f]+ <.*>:$/ { name = $2; on = (name ~ pat) }
 		on && /^ +[0-9a-f]+:/ { n[name]++ }
-		END { for (k in n) printf "%5d %s\n", n[k], k }' | sort -k2
+		END { for (k in n) printf "%5d %s\n", n[k], k }' | sort -k2 | demangle
+}
+# Rust's v0 symbols in a form a reader knows, as llvm-cxxfilt gives them.
+demangle() {
+	local f
+	f=$(command -v llvm-cxxfilt-22 || command -v llvm-cxxfilt) || {
+		cat
+		return
+	}
+	sed 's/^\( *[0-9]*\) <\(.*\)>:$/\1 \2/' | "$f"
 }
 for t in ${explicit_tree:-${SUPPORTED_TREES[*]}}; do
 	select_tree "$t" ""

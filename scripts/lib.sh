@@ -108,6 +108,7 @@ BASE_PATH=${VT_BASE_PATH:-$PATH}
 export VT_BASE_PATH=$BASE_PATH
 if [ -n "${KDIR:-}" ] && [ "$KDIR" != "$BUILD/linux-source-${TREE:-$DEFAULT_TREE}" ]; then
 	[ -f "$KDIR/Makefile" ] || die "KDIR=$KDIR is not a kernel source tree (no Makefile)"
+	KDIR_GIVEN=$KDIR
 	KDIR=$(own_tree "$KDIR")
 	series=$(kdir_series "$KDIR")
 	case " ${SUPPORTED_TREES[*]} " in

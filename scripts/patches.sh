@@ -564,7 +564,7 @@ check_series() {
 			series_make "$BUILD/log/patches-rustdoc-$TREE.log" olddefconfig
 			check_docs rustdoc
 		else
-			info "no $(objdir rust)/.config yet: rustdoc left out"
+			info "no $(objdir rust)/.config yet (make kernel${KDIR_GIVEN:+ KDIR=$KDIR_GIVEN} makes one): rustdoc left out"
 		fi
 		check_docs htmldocs
 		return 0

@@ -10,7 +10,7 @@ use crate::harness::{case, ensure, exit_code, fork, killed_by, Case, CaseResult,
 use crate::ioctls;
 use crate::kmsg;
 use crate::netdev::{self, Config, NetDev};
-use crate::procfs;
+use crate::procfs::{self, self_pid};
 use crate::scsi;
 use crate::setup;
 use crate::sys::{self, open_vhost_net};
@@ -62,10 +62,6 @@ pub fn all() -> Vec<Case> {
     v.extend(crate::modules::cases());
     v.push(case!(kernel_log_has_no_warnings, 60));
     v
-}
-
-fn self_pid() -> i32 {
-    procfs::self_pid()
 }
 
 /// The worker named after `owner` among the threads of `owner`, waiting for it.

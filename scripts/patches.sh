@@ -199,9 +199,6 @@ series_make() {
 	KDIR=$tree logged "$log" kmake "$sobj" "$@"
 }
 
-# The pristine tree of TREE as a git repository, at build/series/linux-source-TREE: the
-# same path relative to its build directory as the development tree has, so that the
-# compiler cache serves both.
 # The series tree: build/series/linux-source-TREE for Debian's tree, build/series/NAME-HASH for
 # another git tree (lib.sh's copy build/trees/NAME-HASH of the one KDIR= names).
 series_dir() {
@@ -212,6 +209,8 @@ series_dir() {
 	fi
 }
 
+# The pristine tree of TREE as a git repository, at series_dir: the same path relative to its
+# build directory as the development tree has, so that the compiler cache serves both.
 pristine() {
 	local dir
 	dir=$(series_dir)

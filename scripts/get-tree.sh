@@ -19,36 +19,6 @@ deb_suite() {
 	esac
 }
 
-# Download linux-source-$TREE with a private apt configuration into $1 and
-# print the .deb's path.
-fetch_deb() {
-	local dir=$1 suite pkg=linux-source-$TREE apt
-	suite=$(deb_suite "$TREE")
-	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/deb"
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${DEBIAN_MIRROR:-http://deb.debian.org/debian} $suite main" \
-		>"$dir/sources.list"
-	apt=(-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache"
-		-o Dir::State::status=/dev/null -o Debug::NoLocking=1)
-	[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] ||
-		die "missing /usr/share/keyrings/debian-archive-keyring.gpg (run 'make setup')"
-	stage "fetching $pkg from Debian $suite (private apt configuration in ${dir#"$ROOT"/})"
-	logged "$dir/apt.log" apt-get "${apt[@]}" update
-	local ver sha
-	ver=$(apt-cache "${apt[@]}" policy "$pkg" | awk '/Candidate:/ { print $2 }')
-	[ -n "$ver" ] && [ "$ver" != "(none)" ] || die "$pkg is not in Debian $suite"
-	sha=$(apt-cache "${apt[@]}" show "$pkg=$ver" | awk '/^SHA256:/ { print $2; exit }')
-	rm -f "$dir/deb/"*.deb
-	(cd "$dir/deb" && logged "$dir/apt.log" apt-get "${apt[@]}" download "$pkg=$ver")
-	local deb
-	deb=$(ls "$dir/deb/"*.deb)
-	# apt-get checked it already; check the file we unpack against the signed index too.
-	[ "$(sha256sum <"$deb" | cut -d' ' -f1)" = "$sha" ] ||
-		die "$deb does not match the SHA256 of $pkg $ver in the signed index"
-	info "$pkg $ver, SHA256 $sha (matches the signed index)"
-	echo "$deb"
-}
-
 # GET_TREE_DEST=dir unpacks a pristine copy of Debian's tree there instead (scripts/patches.sh),
 # from the package fetched before if there is one.
 dest=${GET_TREE_DEST:-$KDIR}
@@ -62,7 +32,8 @@ if { [ "$KDIR" = "$DEFAULT_KDIR" ] || [ -n "${GET_TREE_DEST:-}" ]; } && [ ! -f "
 		from="Debian's linux-source-$TREE"
 	else
 		deb=$(ls "$BUILD/apt-$TREE/deb/"*.deb 2>/dev/null | head -n 1 || true)
-		[ -n "${GET_TREE_DEST:-}" ] && [ -n "$deb" ] || deb=$(fetch_deb "$BUILD/apt-$TREE")
+		[ -n "${GET_TREE_DEST:-}" ] && [ -n "$deb" ] ||
+			deb=$(apt_fetch "$BUILD/apt-$TREE" "$suite" "linux-source-$TREE")
 		rm -rf "$BUILD/apt-$TREE/x"
 		dpkg-deb -x "$deb" "$BUILD/apt-$TREE/x"
 		tarball=$BUILD/apt-$TREE/x/usr/src/linux-source-$TREE.tar.xz

@@ -17,6 +17,37 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 SUPPORTED_TREES=(6.12 7.3)
 DEFAULT_TREE=6.12
 
+# Download the newest packages PKG... of Debian's SUITE (bookworm's own if empty) with a
+# private apt configuration in DIR (the system's sources are left alone), and print their
+# paths, one a line. apt checks each against the signed index, and so does this, once more.
+#   apt_fetch DIR SUITE PKG...
+apt_fetch() {
+	local dir=$1 suite=$2 apt pkg ver sha deb
+	shift 2
+	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/deb"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${DEBIAN_MIRROR:-http://deb.debian.org/debian} ${suite:-bookworm} main" \
+		>"$dir/sources.list"
+	apt=(-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache"
+		-o Dir::State::status=/dev/null -o APT::Architecture=amd64 -o Debug::NoLocking=1)
+	[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] ||
+		die "missing /usr/share/keyrings/debian-archive-keyring.gpg (run 'make setup')"
+	stage "fetching $* from Debian ${suite:-bookworm} (private apt configuration in ${dir#"$ROOT"/})"
+	logged "$dir/apt.log" apt-get "${apt[@]}" update
+	rm -f "$dir/deb/"*.deb
+	for pkg in "$@"; do
+		ver=$(apt-cache "${apt[@]}" policy "$pkg" | awk '/Candidate:/ { print $2 }')
+		[ -n "$ver" ] && [ "$ver" != "(none)" ] || die "$pkg is not in Debian ${suite:-bookworm}"
+		sha=$(apt-cache "${apt[@]}" show "$pkg=$ver" | awk '/^SHA256:/ { print $2; exit }')
+		(cd "$dir/deb" && logged "$dir/apt.log" apt-get "${apt[@]}" download "$pkg=$ver")
+		deb=$(ls "$dir/deb/${pkg}_"*.deb)
+		[ "$(sha256sum <"$deb" | cut -d' ' -f1)" = "$sha" ] ||
+			die "$deb does not match the SHA256 of $pkg $ver in the signed index"
+		info "$pkg $ver, SHA256 $sha (matches the signed index)"
+		echo "$deb"
+	done
+}
+
 # "6.12" for a tree whose top Makefile says VERSION = 6, PATCHLEVEL = 12.
 kdir_series() {
 	awk '/^VERSION *=/ { v = $3 } /^PATCHLEVEL *=/ { p = $3 }

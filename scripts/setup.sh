@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Install what the project needs and is missing, and nothing else, for every
 # supported tree: Debian packages (both trees' LLVM), rust-src for the pinned
-# toolchain, and each tree's bindgen-cli into its build/tools[-TREE]. A second
-# run finds nothing to do and says so.
+# toolchain, each tree's bindgen-cli into its build/tools[-TREE], b4 into build/b4 and
+# trinity into build/tools/trinity. A second run finds nothing to do and says so.
 . "$(dirname "$0")/lib.sh"
 
 TOOLCHAIN=$RUSTUP_TOOLCHAIN
@@ -108,6 +108,23 @@ if ! "$B4" --version 2>/dev/null | grep -qx "$B4_VERSION"; then
 	rm -rf "$B4_VENV"
 	logged "$BUILD/log/b4.log" /usr/bin/python3 -m venv "$B4_VENV"
 	logged "$BUILD/log/b4.log" "$B4_VENV/bin/pip" install --quiet "b4==$B4_VERSION"
+	did=1
+fi
+
+# trinity, Dave Jones's system call fuzzer, for the trinity suites (tests/e2e/src/trinity.rs),
+# unpacked under build/tools/trinity and never installed on the system. From trixie: bookworm's
+# build has no DRM fd provider, the one way to hand it device nodes that it then sends their
+# driver's ioctls (the vhost and KVM nodes stand in /dev/dri in the guest). Trixie's trinity
+# needs trixie's C library: unpacked beside it, and used through its own loader.
+TRINITY_ROOT=$BUILD/tools/trinity
+if [ ! -x "$TRINITY_ROOT/usr/bin/trinity" ]; then
+	stage "installing trinity and its C library from Debian trixie into ${TRINITY_ROOT#"$ROOT"/}"
+	rm -rf "$TRINITY_ROOT.tmp"
+	for deb in $(apt_fetch "$BUILD/apt-trixie" trixie trinity libc6); do
+		dpkg-deb -x "$deb" "$TRINITY_ROOT.tmp"
+	done
+	rm -rf "$TRINITY_ROOT"
+	mv "$TRINITY_ROOT.tmp" "$TRINITY_ROOT"
 	did=1
 fi
 

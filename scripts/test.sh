@@ -4,7 +4,8 @@
 # on any failure.
 #   test.sh all | all-7.3 | SUITE...
 # Suites: build-rust build-c boot-rust boot-c kunit-rust kunit-c e2e-rust e2e-c
-# kunit-debug lint stress-debug stress-debug-c stress-rust stress-c lockdep-debug lockdep-debug-c,
+# kunit-debug lint stress-debug stress-debug-c stress-rust stress-c lockdep-debug lockdep-debug-c
+# trinity-debug trinity-debug-c,
 # on the selected tree
 # (TREE=, default 6.12); with a tree's suffix (kunit-rust-7.3, all-7.3) on that
 # tree, so that one run can cover both. Results of another tree than 6.12 carry its name: kunit-rust-7.3.CASE.
@@ -354,6 +355,34 @@ suite_stress() {
 	check "stress-$v.guest_printed_its_kernel_log" grep -q '^kmsg: end of the kernel log' "$log"
 }
 
+# Trinity, Dave Jones's system call fuzzer (scripts/setup.sh installs it), against vhost and KVM
+# on a debug kernel (tests/e2e/src/trinity.rs): TRINITY_CALLS system calls (default 20,000, the
+# short version) with each of the seeds TRINITY_SEEDS (default 1). make stress runs ten seeds
+# of 100,000 calls on each implementation.
+suite_trinity() {
+	local v=$1 s=trinity-$1 rc=0 e2e start secs n timeout
+	local calls=${TRINITY_CALLS:-20000} seeds=${TRINITY_SEEDS:-1}
+	local log=$LOGS/$s.log root=$BUILD/tools/trinity
+	[ -x "$root/usr/bin/trinity" ] || die "no trinity in ${root#"$ROOT"/} (run 'make setup')"
+	stage "$s: trinity, $calls system calls with each of the seeds $seeds, on the $v kernel"
+	e2e=$("$ROOT/scripts/build-e2e.sh")
+	# Time limit: about 300 calls a second under TCG on the debug kernel; a tenth of that.
+	n=$(tr ',' '\n' <<<"$seeds" | wc -l)
+	timeout=$((900 + calls * n / 30))
+	start=$(date +%s)
+	"$ROOT/scripts/vm.sh" --image "$(imagefile "$v")" --timeout "$timeout" --log "$log" \
+		--append "vt.e2e=$e2e vt.trinity=$root vt.calls=$calls vt.seeds=$seeds log_buf_len=16M" \
+		--hostfs "$ROOT/tests/guest/trinity.sh" >/dev/null 2>&1 || rc=$?
+	secs=$(($(date +%s) - start))
+	info "$s: guest ran $((secs / 60)) min $((secs % 60)) s (exit status $rc)"
+	tap_results "$s" "$log" "$rc" "$e2e" trinity --calls "$calls" --seeds "$seeds" || return 0
+	grep -E '^not ok' "$log" | sed 's/^/    /' >&2 || true
+	check "$s.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
+	check "$s.kernel_log_free_of_lockdep_kasan_kmemleak_warning_bug" \
+		"$ROOT/scripts/check-debug-log.sh" "$log"
+	check "$s.guest_printed_its_kernel_log" grep -q '^kmsg: end of the kernel log' "$log"
+}
+
 # Lockdep on the stop / kill protocol: a guest of the debug kernel in which the kill handler
 # of a vhost task takes a lock that the stopper holds across vhost_task_stop(). Lockdep must
 # report it (and the guest must not hang); its own boot, since lockdep is off after a report.
@@ -379,6 +408,7 @@ run_suite() {
 	lint) suite_lint ;;
 	stress-rust | stress-c | stress-debug | stress-debug-c) suite_stress "${1#stress-}" ;;
 	lockdep-debug | lockdep-debug-c) suite_lockdep "${1#lockdep-}" ;;
+	trinity-debug | trinity-debug-c) suite_trinity "${1#trinity-}" ;;
 	*) die "unknown suite '$1'" ;;
 	esac
 }
@@ -396,11 +426,12 @@ in_tree() {
 # Every suite of a tree. 7.3 has no debug kernel yet (build time). The short stress
 # (STRESS_SCALE 0.1) runs on 6.12's Rust and C kernels (about 1.5 min each; no fault
 # injection there) and on the debug kernel (about 7 min: the fault walks do not scale,
-# and vhost-scsi's has 800 points).
+# and vhost-scsi's has 800 points). The short trinity (one seed of 20,000 calls, about 3 min)
+# runs on the debug kernel with each implementation.
 all_suites() {
 	case $1 in
 	6.12) echo build-rust boot-rust kunit-rust e2e-rust stress-rust build-c boot-c kunit-c e2e-c \
-		stress-c kunit-debug stress-debug lockdep-debug lint e2e-unit ;;
+		stress-c kunit-debug stress-debug lockdep-debug trinity-debug trinity-debug-c lint e2e-unit ;;
 	*) echo build-rust boot-rust kunit-rust e2e-rust build-c boot-c kunit-c e2e-c lint ;;
 	esac
 }
@@ -424,7 +455,7 @@ done
 suite_kernel() {
 	case $1 in
 	lint) echo rust ;;
-	build-* | boot-* | kunit-* | e2e-* | stress-* | lockdep-*)
+	build-* | boot-* | kunit-* | e2e-* | stress-* | lockdep-* | trinity-*)
 		case ${1#*-} in rust | c | debug | debug-c | modv) echo "${1#*-}" ;; esac
 		;;
 	esac

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! End-to-end tests of vhost_task from user space, run inside a guest booted on the kernel
 //! under test: `vhost-e2e demo` for `make run`, `vhost-e2e test [filter]` for `make test`,
-//! `vhost-e2e stress [--scale S] [filter]` for `make stress`.
+//! `vhost-e2e stress [--scale S] [filter]` for `make stress`, `vhost-e2e trinity [--root DIR]
+//! [--calls N] [--seeds A,B,...] [filter]` for the trinity suites of both.
 
 mod bench;
 mod cases;
@@ -21,11 +22,12 @@ mod setup;
 mod stress;
 mod sys;
 mod tap;
+mod trinity;
 mod vring;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vhost-e2e demo | test [name-filter] | lockdep | stress [--scale S] [name-filter] | list [test [name-filter] | lockdep | stress [--scale S] [name-filter]] | bench [key=value...] | exec-probe | send-frames N [ack] | kmemleak-scan"
+        "usage: vhost-e2e demo | test [name-filter] | lockdep | stress [--scale S] [name-filter] | trinity [--root DIR] [--calls N] [--seeds A,B,...] [name-filter] | list [test [name-filter] | lockdep | stress [--scale S] [name-filter] | trinity [...]] | bench [key=value...] | exec-probe | send-frames N [ack] | kmemleak-scan"
     );
     std::process::exit(2);
 }
@@ -53,15 +55,23 @@ fn kmemleak_scan() -> i32 {
     i32::from(n > 0)
 }
 
-/// `vhost-e2e list [test [filter] | lockdep | stress [--scale S] [filter]]`: the names of the
-/// cases that `vhost-e2e test`, `lockdep` or `stress` with the same arguments runs, in order, one
-/// a line. It runs on the host too, which so knows every case of a guest's plan by name.
+/// `vhost-e2e list [test [filter] | lockdep | stress [--scale S] [filter] | trinity [...]]`: the
+/// names of the cases that `vhost-e2e test`, `lockdep`, `stress` or `trinity` with the same
+/// arguments runs, in order, one a line. It runs on the host too, which so knows every case of
+/// a guest's plan by name.
 fn list(args: &[String]) -> i32 {
     match args.first().map(String::as_str) {
         None | Some("test") => harness::list(&cases::all(), args.get(1).map(String::as_str)),
         Some("lockdep") => harness::list(&modules::lockdep_cases(), None),
         Some("stress") => match stress::args(&args[1..]) {
             Ok(filter) => harness::list(&stress::all(), filter.as_deref()),
+            Err(e) => {
+                eprintln!("{e}");
+                return 2;
+            }
+        },
+        Some("trinity") => match trinity::args(&args[1..]) {
+            Ok(filter) => harness::list(&trinity::all(), filter.as_deref()),
             Err(e) => {
                 eprintln!("{e}");
                 return 2;
@@ -82,6 +92,7 @@ fn main() {
             i32::from(harness::run(&cases::all(), args.get(1).map(String::as_str)) > 0)
         }
         Some("stress") => stress::main(&args[1..]),
+        Some("trinity") => trinity::main(&args[1..]),
         Some("lockdep") => i32::from(harness::run(&modules::lockdep_cases(), None) > 0),
         Some("list") => list(&args[1..]),
         Some("exec-probe") => cases::exec_probe(),

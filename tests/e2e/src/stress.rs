@@ -126,14 +126,24 @@ pub fn main(args: &[String]) -> i32 {
     if let Some(why) = faults::unavailable() {
         println!("# fault injection: unavailable: {why}");
     }
+    run_from_baseline(&BASELINE, &all(), filter.as_deref(), "stress")
+}
+
+/// Takes the baseline into `cell`, for the case that ends the run, runs the `cases` that
+/// `filter` picks, and says how long `what` took; returns the exit status.
+pub(crate) fn run_from_baseline(
+    cell: &OnceLock<Baseline>,
+    cases: &[Case],
+    filter: Option<&str>,
+    what: &str,
+) -> i32 {
     let b = Baseline::take();
     println!("# baseline: {}", b.describe());
-    BASELINE
-        .set(b)
+    cell.set(b)
         .expect("the baseline is taken once, at the start of the run");
     let t0 = Instant::now();
-    let failed = crate::harness::run(&all(), filter.as_deref());
-    println!("# stress took {:.0} s", t0.elapsed().as_secs_f32());
+    let failed = crate::harness::run(cases, filter);
+    println!("# {what} took {:.0} s", t0.elapsed().as_secs_f32());
     i32::from(failed > 0)
 }
 
@@ -223,7 +233,7 @@ pub fn all() -> Vec<Case> {
 
 /// What a leak of tasks or workers would move.
 #[derive(Clone, Debug)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     /// Threads of user processes (not kthreads), workers included.
     user: u64,
     /// The names of the kthreads: workqueues add and retire kworkers under load.
@@ -244,7 +254,7 @@ const STACK_KB: u64 = 32;
 
 impl Baseline {
     /// The numbers now.
-    pub fn take() -> Baseline {
+    fn take() -> Baseline {
         let (user, kthreads) = tasks();
         let task_structs_unshrunk = slab_active("task_struct");
         shrink_slab_cache("task_struct");
@@ -1019,6 +1029,12 @@ fn nothing_left_behind() -> CaseResult {
     let Some(before) = BASELINE.get() else {
         return Err("no baseline was taken".into());
     };
+    nothing_left_behind_since(before)
+}
+
+/// The end of a run whose baseline `before` was taken at its start, by a case of its own:
+/// threads, kernel stacks and task_structs back at `before`, and no zombie.
+pub(crate) fn nothing_left_behind_since(before: &Baseline) -> CaseResult {
     // This case's own process is the one user thread more than at the start.
     let after = settle(before, 1)?;
     let zombies: Vec<i32> = fs::read_dir("/proc")

@@ -85,14 +85,12 @@ pub unsafe extern "C" fn vhost_task_create(
     // SAFETY: `name` is not null, and the caller promises a valid C string.
     let name = unsafe { CStr::from_char_ptr(name) };
     // INVARIANT: The caller promises that the callbacks may be called until the stop.
-    match NewVhostTask::new(
-        name,
-        CWork {
-            func,
-            handle_sigkill,
-            arg,
-        },
-    ) {
+    let work = CWork {
+        func,
+        handle_sigkill,
+        arg,
+    };
+    match NewVhostTask::new(name, work) {
         Ok(task) => task.into_worker().into_raw().cast(),
         Err(e) => e.to_ptr(),
     }

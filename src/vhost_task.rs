@@ -195,7 +195,6 @@ impl<W: VhostWork> VhostTask<W> {
     ///
     /// [`VhostWork::run`] is not called afterwards. If the worker was killed meanwhile, this
     /// only waits for its exit.
-    #[inline]
     pub fn stop(self) {
         drop(self);
     }
@@ -228,13 +227,10 @@ fn worker_loop<W: VhostWork>(ctx: &WorkerContext<'_>, shared: &VhostShared<W>) {
         stopped.get() || ctx.exit_section(|| shared.work.run(ctx))
     };
     while ctx.wait(stop_or_work) == Wait::Ready && !stopped.get() {}
-    if stopped.get() {
-        return;
-    }
-    // `Wait::Exiting`: the process is exiting.
+    // Unless stopped, the wait returned `Wait::Exiting`: the process is exiting.
     // If a stop and a SIGKILL race, the SIGKILL can be ignored: the owner has already stopped
     // queueing work and flushed it when it stops the task.
-    if shared.end.cmpxchg(RUNNING, KILLED, Relaxed).is_ok() {
+    if !stopped.get() && shared.end.cmpxchg(RUNNING, KILLED, Relaxed).is_ok() {
         ctx.exit_section(|| shared.work.killed());
     }
 }

@@ -348,11 +348,18 @@ suite_stress() {
 		check "stress-$v.fault_injection_is_available" \
 			eval "! grep -q '^ok [0-9]* fault_.* # SKIP' '$log'"
 	fi
-	check "stress-$v.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
-	# The console, which ends with the warnings and errors of the whole kernel log.
-	check "stress-$v.kernel_log_free_of_lockdep_kasan_kmemleak_warning_bug" \
+	guest_log_checks "stress-$v" "$log" "$rc"
+}
+
+# The end of a guest whose script ends its console with the warnings and errors of the whole
+# kernel log (tests/guest/stress.sh, trinity.sh): its exit status (1: a case failed), no splat
+# on the console, and the log's last line there.
+guest_log_checks() {
+	local s=$1 log=$2 rc=$3
+	check "$s.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
+	check "$s.kernel_log_free_of_lockdep_kasan_kmemleak_warning_bug" \
 		"$ROOT/scripts/check-debug-log.sh" "$log"
-	check "stress-$v.guest_printed_its_kernel_log" grep -q '^kmsg: end of the kernel log' "$log"
+	check "$s.guest_printed_its_kernel_log" grep -q '^kmsg: end of the kernel log' "$log"
 }
 
 # Trinity, Dave Jones's system call fuzzer (scripts/setup.sh installs it), against vhost and KVM
@@ -377,10 +384,7 @@ suite_trinity() {
 	info "$s: guest ran $((secs / 60)) min $((secs % 60)) s (exit status $rc)"
 	tap_results "$s" "$log" "$rc" "$e2e" trinity --calls "$calls" --seeds "$seeds" || return 0
 	grep -E '^not ok' "$log" | sed 's/^/    /' >&2 || true
-	check "$s.guest_exited_cleanly" test "$rc" -eq 0 -o "$rc" -eq 1
-	check "$s.kernel_log_free_of_lockdep_kasan_kmemleak_warning_bug" \
-		"$ROOT/scripts/check-debug-log.sh" "$log"
-	check "$s.guest_printed_its_kernel_log" grep -q '^kmsg: end of the kernel log' "$log"
+	guest_log_checks "$s" "$log" "$rc"
 }
 
 # Lockdep on the stop / kill protocol: a guest of the debug kernel in which the kill handler
